@@ -1,0 +1,97 @@
+# callpulse developer entry points. `make test` is what CI runs (.ci/run).
+#
+#   make test     venv + deps (when pyproject.toml changed) + broker jars + ruff + all tests
+#   make demo     run the demo (for now: the local Kafka broker)
+#   make help     everything else
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Written after a successful install; older than pyproject.toml = reinstall.
+INSTALLED := $(VENV)/.installed
+CALLPULSE := $(BIN)/callpulse
+
+KAFKA_VERSION ?= 4.1.1
+KAFKA_PORT ?= 9092
+KAFKA_RUN_DIR ?= run/kafka
+# The test fixture reads this, so `make test KAFKA_VERSION=4.2.0` tests another broker.
+export CALLPULSE_KAFKA_VERSION := $(KAFKA_VERSION)
+
+# Debian packages the project needs beyond Python: Java 17+ runs the broker, Maven fetches it.
+APT_PACKAGES := openjdk-17-jdk-headless maven
+
+.PHONY: help test lint unit demo clean distclean install prereqs jars \
+	kafka-start kafka-stop kafka-status
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+test: install jars ## ruff + the whole test suite (unit, property, real-Kafka integration)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+unit: install ## fast tests only (no broker, no processes)
+	$(BIN)/pytest -m "not kafka and not e2e"
+
+lint: install ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+demo: install jars ## start the local broker (the full demo is coming)
+	@bootstrap=$$($(CALLPULSE) kafka start --port $(KAFKA_PORT) --version $(KAFKA_VERSION) \
+		--run-dir $(KAFKA_RUN_DIR)); \
+	echo "Kafka $(KAFKA_VERSION) is running at $$bootstrap (log: $(KAFKA_RUN_DIR)/kafka.log)."; \
+	echo "Coming next in the demo: the callpulse worker, a call simulator, Prometheus,"; \
+	echo "Alertmanager and a Grafana wallboard. Stop the broker with: make kafka-stop"
+
+kafka-start: install jars ## start the local broker in the background (KAFKA_PORT, KAFKA_VERSION)
+	$(CALLPULSE) kafka start --port $(KAFKA_PORT) --version $(KAFKA_VERSION) --run-dir $(KAFKA_RUN_DIR)
+
+kafka-stop: install ## stop the local broker
+	$(CALLPULSE) kafka stop --run-dir $(KAFKA_RUN_DIR)
+
+kafka-status: install ## is the local broker running, and where
+	@$(CALLPULSE) kafka status --run-dir $(KAFKA_RUN_DIR) || true
+
+clean: ## stop the broker, remove run state and tool caches (keeps .venv and the jars)
+	@if [ -x $(CALLPULSE) ]; then $(CALLPULSE) kafka stop --run-dir $(KAFKA_RUN_DIR); fi
+	rm -rf run .pytest_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## also remove .venv and the cached Kafka jars
+	rm -rf $(VENV) .cache *.egg-info
+
+install: $(INSTALLED) ## create .venv and install the project with its test extras
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: callpulse needs Python 3.11+ (PYTHON=$(PYTHON))" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	@echo "installing callpulse[test] into $(VENV) (log: $(VENV)/pip.log)"
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]' \
+		> $(VENV)/pip.log 2>&1 || { tail -40 $(VENV)/pip.log >&2; exit 1; }
+	@touch $@
+
+jars: prereqs install ## fetch the Kafka broker jars with Maven (cached; no-op when present)
+	@$(CALLPULSE) kafka fetch --version $(KAFKA_VERSION) >/dev/null
+
+prereqs: ## check for java and mvn; as root with apt-get, install them
+	@missing=""; \
+	for tool in java mvn; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing: apt-get install $(APT_PACKAGES)"; \
+		apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	else \
+		echo "error: not found:$$missing. The local Kafka broker needs Java 17+ and Maven:" >&2; \
+		echo "    sudo apt-get install openjdk-17-jre-headless maven" >&2; \
+		exit 1; \
+	fi

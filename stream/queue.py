@@ -1,0 +1,708 @@
+"""Per-queue live state and the call/agent state machine (docs/kpis.md).
+
+A :class:`QueueState` keeps what is true *now* (waiting calls with their enqueue time,
+calls in service, agents by state), the phases each recent call went through (for
+idempotency), outcomes parked until their enqueue arrives, and anomaly counters. Every
+applied event books its counters through the queue's :class:`~stream.ledger.Ledger`.
+
+Hot-path notes: handlers are looked up by event class; per-call phases are small ints
+(bit flags, cached by CPython); the common case books into one pending accumulator.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import counters as c
+from .calendar import calendar_for
+from .config import EngineConfig, QueueConfig
+from .counters import AGENT_NETS, AGENT_STATES, QUEUE_NET, Counters, layout_for
+from .events import (
+    AfterCallWorkEnded,
+    AgentState,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallEnqueued,
+    CallLeft,
+    CallTransferred,
+    Event,
+    LeaveReason,
+    SurveyResult,
+)
+from .kpis import compute_kpis
+from .ledger import Ledger, derive
+from .recent import Recent
+
+ANOMALY_KINDS = (
+    "late",
+    "duplicate",
+    "negative_wait",
+    "conflicting_outcome",
+    "outcome_without_enqueue",
+    "end_without_answer",
+    "acw_without_end",
+    "stuck_call_expired",
+    "queue_full",
+    "stale_agent_event",
+    "logout_mid_call",
+    "misrouted",
+)
+
+# Phases of a call, as bit flags.
+ENQ, ANS, ABD, LEFT, XFER, END, ACW, SURVEY = (1 << i for i in range(8))
+OUTCOME = ANS | ABD | LEFT
+_OUTCOME_BIT = {CallAnswered: ANS, CallAbandoned: ABD, CallLeft: LEFT}
+
+_STATE_INDEX = {AgentState(name): i for i, name in enumerate(AGENT_STATES)}
+_STATE_INDEX[AgentState.LOGGED_OUT] = -1
+_INF = float("inf")
+_STAFFED = tuple(AGENT_STATES.index(s) for s in ("available", "on_contact", "after_call_work"))
+
+Outcome = CallAnswered | CallAbandoned | CallLeft
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalSummary:
+    queue: str
+    start: float
+    end: float
+    counters: Counters
+    kpis: dict[str, float | None]
+
+
+class Agent:
+    __slots__ = ("since", "state")
+
+    def __init__(self, state: int, since: float) -> None:
+        self.state = state
+        self.since = since
+
+
+# --- counter bookings: fn(acc, row offset, ...) -----------------------------------------
+
+
+def _book_enqueue(acc: array, off: int, caller: bool, repeat: bool, observed: float) -> None:
+    acc[off + c.ENTERED] += 1
+    if caller:
+        acc[off + c.ENTERED_WITH_CALLER_ID] += 1
+        if repeat:
+            acc[off + c.REPEAT_ENTERED] += 1
+    if observed > acc[off + c.MAX_QUEUE_LENGTH]:
+        acc[off + c.MAX_QUEUE_LENGTH] = observed
+
+
+def _book_one(acc: array, off: int, col: int, _b: float, _c: float) -> None:
+    acc[off + col] += 1
+
+
+def _book_end(acc: array, off: int, talk: float, hold: float, _c: float) -> None:
+    acc[off + c.HANDLED] += 1
+    acc[off + c.TALK_SECONDS] += talk
+    acc[off + c.HOLD_SECONDS] += hold
+
+
+def _book_acw(acc: array, off: int, acw: float, _b: float, _c: float) -> None:
+    acc[off + c.ACW_SECONDS] += acw
+
+
+def _book_survey(acc: array, off: int, csat: Any, nps: Any, resolved: Any) -> None:
+    if csat is not None:
+        acc[off + c.CSAT_RESPONSES] += 1
+        acc[off + c.CSAT_SUM] += csat
+        if csat >= 4:
+            acc[off + c.CSAT_SATISFIED] += 1
+    if nps is not None:
+        acc[off + c.NPS_RESPONSES] += 1
+        if nps >= 9:
+            acc[off + c.NPS_PROMOTERS] += 1
+        elif nps <= 6:
+            acc[off + c.NPS_DETRACTORS] += 1
+    if resolved is not None:
+        acc[off + c.RESOLVED_RESPONSES] += 1
+        if resolved:
+            acc[off + c.RESOLVED_TRUE] += 1
+
+
+class QueueState:
+    """Live state, phases and counters of one queue (see docs/kpis.md)."""
+
+    __slots__ = (
+        "_agent_counts",
+        "_agents",
+        "_callers",
+        "_closed_until",
+        "_grace",
+        "_ids",
+        "_in_service",
+        "_late_before",
+        "_ledger",
+        "_max_parked",
+        "_max_wait",
+        "_max_waiting",
+        "_next_house",
+        "_oldest_service",
+        "_oldest_wait",
+        "_parked",
+        "_parked_deadline",
+        "_phases",
+        "_repeat_window",
+        "_ring_index",
+        "_short",
+        "_sink",
+        "_st",
+        "_waiting",
+        "_within",
+        "anomalies",
+        "cfg",
+        "layout",
+        "name",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        cfg: QueueConfig,
+        engine_cfg: EngineConfig,
+        sink: list[IntervalSummary] | None = None,
+    ) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.layout = layout = layout_for(cfg.sl_thresholds)
+        calendar = calendar_for(cfg.timezone, cfg.business_day_start, engine_cfg.interval_seconds)
+        self._ledger = Ledger(
+            layout, engine_cfg.windows, engine_cfg.window_slots, calendar, engine_cfg.grace_seconds
+        )
+        self._ring_index = {name: i for i, (name, _) in enumerate(engine_cfg.windows)}
+        self._sink: list[IntervalSummary] = [] if sink is None else sink
+        self._grace = engine_cfg.grace_seconds
+        self._max_wait = engine_cfg.max_wait_seconds
+        self._max_waiting = engine_cfg.max_waiting_calls
+        self._max_parked = engine_cfg.max_parked_outcomes
+        self._short = cfg.short_abandon_seconds
+        self._repeat_window = cfg.repeat_caller_hours * 3600.0
+        self._within = tuple(
+            zip(cfg.sl_thresholds, layout.answered_within, layout.abandoned_within, strict=True)
+        )
+        self._st = -_INF  # stream time
+        self._late_before = -_INF  # st − grace
+        self._closed_until = -_INF  # mirrors the ledger's
+        self._next_house = -_INF  # stream time at which _housekeep has work
+        self.anomalies: dict[str, int] = dict.fromkeys(ANOMALY_KINDS, 0)
+        self._waiting: dict[str, float] = {}  # call_id -> enqueue ts
+        self._oldest_wait = _INF  # lower bound of the waiting enqueue times
+        self._in_service: dict[str, tuple[float, str]] = {}  # call_id -> (answer ts, agent)
+        self._oldest_service = _INF
+        self._agents: dict[str, Agent] = {}
+        self._agent_counts = [0] * len(AGENT_STATES)
+        self._phases = Recent(engine_cfg.dedupe_horizon_seconds, engine_cfg.max_recent_ids)
+        self._ids = Recent(engine_cfg.dedupe_horizon_seconds, engine_cfg.max_recent_ids)
+        self._callers = Recent(self._repeat_window, engine_cfg.max_repeat_callers)
+        self._parked: dict[str, Outcome] = {}  # call_id -> outcome waiting for its enqueue
+        self._parked_deadline = _INF
+
+    # --- applying events ---------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        _HANDLERS[event.__class__](self, event)
+
+    def _advance(self, ts: float) -> bool:
+        """Move stream time to ``ts`` if newer; True when ``ts`` is on time for windows.
+        A late event (or one of a closed interval) is counted as such."""
+        if ts > self._st:
+            self._tick(ts)
+        if ts >= self._late_before and ts >= self._closed_until:
+            return True
+        return self._late(ts)
+
+    def _judge(self, ts: float) -> bool:
+        """Like :meth:`_advance` for a booking at ``ts`` that does not move stream time."""
+        if ts >= self._late_before and ts >= self._closed_until:
+            return True
+        return self._late(ts)
+
+    def _late(self, ts: float) -> bool:
+        self.anomalies["late"] += 1
+        return ts >= self._late_before  # only its interval is closed: windows still take it
+
+    def _tick(self, ts: float) -> None:
+        if self._st == -_INF:
+            self._ledger.start(ts)
+            self._closed_until = self._ledger.closed_until
+        self._st = ts
+        self._late_before = ts - self._grace
+        if ts >= self._next_house:
+            self._housekeep(ts)
+
+    def _book(
+        self, ts: float, on_time: bool, fn: Callable[..., None], a: Any, b: Any = 0.0, d: Any = 0.0
+    ) -> None:
+        """Book counters of an event at ``ts`` with ``fn(acc, off, a, b, d)``."""
+        acc = self._ledger.acc_for(ts) if on_time else None
+        if acc is not None:
+            fn(acc, 0, a, b, d)
+        else:
+            for acc, off, _ in self._ledger.targets(ts, on_time, True):
+                fn(acc, off, a, b, d)
+
+    def _book_outcome(self, acc: array, off: int, col: int, wait: float, _d: float) -> None:
+        acc[off + c.OFFERED] += 1
+        acc[off + col] += 1
+        acc[off + c.WAIT_SECONDS] += wait
+        if wait > acc[off + c.MAX_WAIT_SECONDS]:
+            acc[off + c.MAX_WAIT_SECONDS] = wait
+        if col == c.ANSWERED:
+            acc[off + c.ANSWERED_WAIT_SECONDS] += wait
+            for t, answered_col, _ in self._within:
+                if wait <= t:
+                    acc[off + answered_col] += 1
+        elif col == c.ABANDONED:
+            acc[off + c.ABANDONED_WAIT_SECONDS] += wait
+            if wait <= self._short:
+                acc[off + c.SHORT_ABANDONED] += 1
+            for t, _, abandoned_col in self._within:
+                if wait <= t:
+                    acc[off + abandoned_col] += 1
+
+    def _duplicate(self) -> None:
+        self.anomalies["duplicate"] += 1
+
+    def _on_enqueued(self, ev: CallEnqueued) -> None:
+        cid = ev.call_id
+        phases = self._phases
+        ph = phases.get(cid)
+        if ph is not None and ph & ENQ:
+            return self._duplicate()
+        ts = ev.ts
+        on_time = self._advance(ts)
+        caller = ev.caller_id
+        repeat = False
+        if caller is not None:
+            callers = self._callers
+            last = callers.get(caller)
+            repeat = last is not None and last[1] != cid and ts - self._repeat_window <= last[0] <= ts
+            callers.put(caller, (ts, cid))
+        waiting = self._waiting
+        parked = None
+        if ph is not None:  # its outcome came first: claim it, or it was dropped
+            phases.put(cid, ph | ENQ)
+            parked = self._parked.pop(cid, None)
+        elif len(waiting) >= self._max_waiting:
+            self.anomalies["queue_full"] += 1  # refused: not tracked
+        else:
+            phases.put(cid, ENQ)
+            waiting[cid] = ts
+            if ts < self._oldest_wait:
+                self._oldest_wait = ts
+                self._next_house = min(self._next_house, ts + self._max_wait)
+            self._ledger.timeline(QUEUE_NET, 1.0, ts)
+        observed = float(len(waiting)) if on_time else 0.0
+        self._book(ts, on_time, _book_enqueue, caller is not None, repeat, observed)
+        if parked is not None:
+            self._count_outcome(parked, ts, self._judge(parked.ts), waited=False)
+
+    def _on_outcome(self, ev: Outcome) -> None:
+        cid = ev.call_id
+        phases = self._phases
+        ph = phases.get(cid) or 0
+        bit = _OUTCOME_BIT[ev.__class__]
+        if ph & OUTCOME:
+            if ph & bit:
+                return self._duplicate()
+            self._advance(ev.ts)
+            self.anomalies["conflicting_outcome"] += 1
+            return None
+        ts = ev.ts
+        phases.put(cid, ph | bit)
+        if bit == ANS and not ph & END:
+            self._in_service[cid] = (ts, ev.agent_id)  # type: ignore[union-attr]
+            if ts < self._oldest_service:
+                self._oldest_service = ts
+                self._next_house = min(self._next_house, ts + self._max_wait)
+        if not ph & ENQ:
+            return self._park(ev)
+        on_time = self._advance(ts)
+        enqueued = self._waiting.pop(cid, None)
+        if enqueued is None:  # cannot happen: a tracked enqueued call without outcome waits
+            enqueued = ts
+        self._count_outcome(ev, enqueued, on_time, waited=True)
+        return None
+
+    def _count_outcome(self, ev: Outcome, enqueued: float, on_time: bool, waited: bool) -> None:
+        """Book a queue outcome. ``waited``: the call is leaving the waiting list now;
+        else (a claimed parked outcome) its whole wait is booked on the timeline."""
+        ts = ev.ts
+        wait = ts - enqueued
+        if wait < 0:
+            self.anomalies["negative_wait"] += 1
+            wait = 0.0
+        if ev.__class__ is CallLeft:
+            col = c.FLOWED_OUT if ev.reason is LeaveReason.OVERFLOW else c.LEFT
+        else:
+            col = c.ANSWERED if ev.__class__ is CallAnswered else c.ABANDONED
+        self._book(ts, on_time, self._book_outcome, col, wait)
+        ledger = self._ledger
+        if waited:
+            ledger.timeline(QUEUE_NET, -1.0, enqueued + wait)
+        elif wait > 0:
+            ledger.timeline(QUEUE_NET, 1.0, enqueued)
+            ledger.timeline(QUEUE_NET, -1.0, ts)
+
+    def _park(self, ev: Outcome) -> None:
+        """An outcome whose enqueue has not arrived: keep it until then (or until late)."""
+        ts = ev.ts
+        if ts > self._st:
+            self._tick(ts)
+        if len(self._parked) >= self._max_parked:
+            self.anomalies["outcome_without_enqueue"] += 1
+            return
+        self._parked[ev.call_id] = ev
+        deadline = ts + self._grace
+        if deadline < self._parked_deadline:
+            self._parked_deadline = deadline
+            self._next_house = min(self._next_house, deadline)
+
+    def _phase_once(self, cid: str, bit: int) -> int | None:
+        """Mark phase ``bit`` of a call; the previous phases, or None for a duplicate."""
+        phases = self._phases
+        ph = phases.get(cid) or 0
+        if ph & bit:
+            self._duplicate()
+            return None
+        phases.put(cid, ph | bit)
+        return ph
+
+    def _on_transferred(self, ev: CallTransferred) -> None:
+        if self._phase_once(ev.call_id, XFER) is not None:
+            ts = ev.ts
+            self._book(ts, self._advance(ts), _book_one, c.TRANSFERRED)
+
+    def _on_ended(self, ev: CallEnded) -> None:
+        ph = self._phase_once(ev.call_id, END)
+        if ph is None:
+            return
+        ts = ev.ts
+        on_time = self._advance(ts)
+        if not ph & ANS:
+            self.anomalies["end_without_answer"] += 1
+        self._in_service.pop(ev.call_id, None)
+        self._book(ts, on_time, _book_end, ev.talk_seconds, ev.hold_seconds)
+
+    def _on_acw_ended(self, ev: AfterCallWorkEnded) -> None:
+        ph = self._phase_once(ev.call_id, ACW)
+        if ph is None:
+            return
+        ts = ev.ts
+        on_time = self._advance(ts)
+        if not ph & END:
+            self.anomalies["acw_without_end"] += 1
+        self._book(ts, on_time, _book_acw, ev.acw_seconds)
+
+    def _on_survey(self, ev: SurveyResult) -> None:
+        if self._phase_once(ev.call_id, SURVEY) is not None:
+            ts = ev.ts
+            self._book(ts, self._advance(ts), _book_survey, ev.csat, ev.nps, ev.resolved)
+
+    def _on_agent(self, ev: AgentStateChanged) -> None:
+        ids = self._ids
+        eid = ev.id
+        if eid in ids.cur or eid in ids.prev:
+            return self._duplicate()
+        ids.put(eid, True)
+        ts = ev.ts
+        aid = ev.agent_id
+        agents = self._agents
+        agent = agents.get(aid)
+        if agent is not None and ts < agent.since:
+            self.anomalies["stale_agent_event"] += 1
+            return None
+        self._advance(ts)
+        new = _STATE_INDEX[ev.state]
+        counts, ledger = self._agent_counts, self._ledger
+        if agent is None:
+            if new < 0:
+                return None
+            agents[aid] = Agent(new, ts)
+        else:
+            old = agent.state
+            agent.since = ts
+            if old == new:
+                return None
+            counts[old] -= 1
+            ledger.timeline(AGENT_NETS[old], -1.0, ts)
+            if new < 0:
+                del agents[aid]
+                if any(a == aid for _, a in self._in_service.values()):
+                    self.anomalies["logout_mid_call"] += 1
+                return None
+            agent.state = new
+        counts[new] += 1
+        ledger.timeline(AGENT_NETS[new], 1.0, ts)
+        return None
+
+    def misrouted(self) -> None:
+        """An event keyed to this queue that does not name it (not applied)."""
+        self.anomalies["misrouted"] += 1
+
+    # --- time passing ---------------------------------------------------------------------
+
+    def _live(self) -> list[int]:
+        """Timeline counts now: calls waiting, then agents per state."""
+        return [len(self._waiting), *self._agent_counts]
+
+    def _housekeep(self, st: float) -> None:
+        ledger = self._ledger
+        self._emit(ledger.advance(st, self._live()), self._sink)
+        self._closed_until = ledger.closed_until
+        if st >= self._parked_deadline:
+            self._expire_parked(st)
+        if st >= self._oldest_wait + self._max_wait:
+            self._expire_waiting(st)
+        if st >= self._oldest_service + self._max_wait:
+            self._expire_in_service(st)
+        dropped = self._phases.tick(st)
+        if dropped:
+            self._keep_active(dropped)
+        self._ids.tick(st)
+        self._callers.tick(st)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._next_house = min(
+            self._ledger.deadline,
+            self._parked_deadline,
+            self._oldest_wait + self._max_wait,
+            self._oldest_service + self._max_wait,
+            self._phases.rotate_at,
+            self._ids.rotate_at,
+            self._callers.rotate_at,
+        )
+
+    def _expire_parked(self, st: float) -> None:
+        """Outcomes whose enqueue did not come within grace leave the KPIs."""
+        limit = st - self._grace
+        for cid, ev in list(self._parked.items()):
+            if ev.ts < limit:
+                del self._parked[cid]
+                self.anomalies["outcome_without_enqueue"] += 1
+        self._parked_deadline = min((ev.ts for ev in self._parked.values()), default=_INF)
+        self._parked_deadline += self._grace
+
+    def _expire_waiting(self, st: float) -> None:
+        """Calls waiting for max_wait leave the waiting list at enqueue + max_wait."""
+        max_wait = self._max_wait
+        for cid, enqueued in list(self._waiting.items()):
+            if enqueued + max_wait <= st:
+                del self._waiting[cid]
+                self._phases.discard(cid)
+                self.anomalies["stuck_call_expired"] += 1
+                self._ledger.timeline(QUEUE_NET, -1.0, enqueued + max_wait)
+        self._oldest_wait = min(self._waiting.values(), default=_INF)
+
+    def _expire_in_service(self, st: float) -> None:
+        max_wait = self._max_wait
+        for cid, (answered, _) in list(self._in_service.items()):
+            if answered + max_wait <= st:
+                del self._in_service[cid]
+                self.anomalies["stuck_call_expired"] += 1
+        self._oldest_service = min((a for a, _ in self._in_service.values()), default=_INF)
+
+    def _keep_active(self, dropped: dict[str, Any]) -> None:
+        """Phases of calls still waiting, in service or parked survive a rotation."""
+        phases = self._phases
+        for table in (self._waiting, self._in_service, self._parked):
+            for cid in table:
+                value = dropped.get(cid)
+                if value is not None and cid not in phases:
+                    phases.cur[cid] = value
+
+    def _emit(
+        self, closed: list[tuple[float, float, Counters]], out: list[IntervalSummary]
+    ) -> list[IntervalSummary]:
+        for start, end, counters in closed:
+            kpis = compute_kpis(counters, self.cfg, span=end - start)
+            out.append(IntervalSummary(self.name, start, end, counters, kpis))
+        return out
+
+    def close_until(self, now: float) -> list[IntervalSummary]:
+        """Close the intervals with end + grace <= ``now`` (idle queues)."""
+        closed = self._ledger.close(now - self._grace, self._live())
+        self._closed_until = self._ledger.closed_until
+        self._schedule()
+        return self._emit(closed, [])
+
+    def close_all(self) -> list[IntervalSummary]:
+        """Close every open interval, the current one included (end of input)."""
+        if self._st == -_INF:
+            return []
+        closed = self._ledger.close_all(self._st, self._live())
+        self._closed_until = self._ledger.closed_until
+        self._schedule()
+        return self._emit(closed, [])
+
+    # --- reads ------------------------------------------------------------------------------
+
+    @property
+    def stream_time(self) -> float | None:
+        return None if self._st == -_INF else self._st
+
+    @property
+    def calls_waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def calls_in_service(self) -> int:
+        return len(self._in_service)
+
+    @property
+    def totals(self) -> Counters:
+        return derive(self.layout, self._ledger.totals_now(), 0.0, None)
+
+    def _now(self, now: float) -> float:
+        """Reads never look into the past of stream time."""
+        return now if now > self._st else self._st
+
+    def longest_wait(self, now: float) -> float | None:
+        if not self._waiting:
+            return None
+        return max(0.0, self._now(now) - min(self._waiting.values()))
+
+    def agents_by_state(self) -> dict[str, int]:
+        return dict(zip(AGENT_STATES, self._agent_counts, strict=True))
+
+    def agents_staffed(self) -> int:
+        return sum(self._agent_counts[i] for i in _STAFFED)
+
+    def _read(self, values: array, start: float, now: float) -> Counters:
+        counters = derive(self.layout, values, now - start, self._live())
+        longest = self.longest_wait(now)
+        if longest is not None and longest > counters.values[c.MAX_WAIT_SECONDS]:
+            counters.values[c.MAX_WAIT_SECONDS] = longest
+        return counters
+
+    def _scope(self, scope: str, now: float) -> tuple[Counters, float]:
+        now = self._now(now)
+        if scope == "today":
+            values, start = self._ledger.today_at(now)
+        else:
+            index = self._ring_index.get(scope)
+            if index is None:
+                allowed = ", ".join([*self._ring_index, "today"])
+                raise ValueError(f"unknown scope {scope!r}; allowed: {allowed}")
+            values, start = self._ledger.window(index, now)
+        return self._read(values, start, now), now - start
+
+    def window(self, name: str, now: float) -> Counters:
+        """One sliding window read at ``now`` (at least stream time)."""
+        if name == "today":
+            raise ValueError('"today" is not a window; use today()')
+        return self._scope(name, now)[0]
+
+    def today(self, now: float) -> Counters:
+        """The business day containing ``now`` (at least stream time)."""
+        return self._scope("today", now)[0]
+
+    def live_misses(self, now: float) -> dict[float, int]:
+        """Per threshold T: calls waiting now whose wait so far exceeds T."""
+        now = self._now(now)
+        waits = [now - t for t in self._waiting.values()]
+        return {t: sum(1 for w in waits if w > t) for t in self.cfg.sl_thresholds}
+
+    def kpis(self, scope: str, now: float, *, staffing: bool = True) -> dict[str, float | None]:
+        """KPIs of a window or "today" at ``now``; staffing keys for windows (Erlang, a
+        few µs to a ms: pass ``staffing=False`` to skip them)."""
+        counters, span = self._scope(scope, now)
+        return compute_kpis(
+            counters,
+            self.cfg,
+            span=span,
+            live_misses=self.live_misses(now),
+            calls_waiting=len(self._waiting),
+            agents_staffed=self.agents_staffed() if staffing and scope != "today" else None,
+        )
+
+    # --- snapshots ----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stream_time": self.stream_time,
+            "anomalies": dict(self.anomalies),
+            "waiting": dict(self._waiting),
+            "in_service": {cid: list(v) for cid, v in self._in_service.items()},
+            "agents": {
+                aid: [AGENT_STATES[a.state], a.since] for aid, a in self._agents.items()
+            },
+            "phases": self._phases.to_json(),
+            "ids": self._ids.to_json(),
+            "callers": self._callers.to_json(),
+            "parked": {cid: _outcome_to_json(ev) for cid, ev in self._parked.items()},
+            "ledger": self._ledger.to_json(),
+        }
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        st = data["stream_time"]
+        self._st = -_INF if st is None else float(st)
+        self._late_before = self._st - self._grace
+        for kind, count in data["anomalies"].items():
+            self.anomalies[kind] = int(count)
+        self._waiting = {cid: float(ts) for cid, ts in data["waiting"].items()}
+        self._oldest_wait = min(self._waiting.values(), default=_INF)
+        self._in_service = {cid: (float(ts), a) for cid, (ts, a) in data["in_service"].items()}
+        self._oldest_service = min((a for a, _ in self._in_service.values()), default=_INF)
+        self._agents = {}
+        self._agent_counts = [0] * len(AGENT_STATES)
+        for aid, (state, since) in data["agents"].items():
+            index = AGENT_STATES.index(state)
+            self._agents[aid] = Agent(index, float(since))
+            self._agent_counts[index] += 1
+        self._phases.load_json(data["phases"])
+        self._ids.load_json(data["ids"])
+        self._callers.load_json(data["callers"])
+        self._parked = {cid: _outcome_from_json(v) for cid, v in data["parked"].items()}
+        self._parked_deadline = min((ev.ts for ev in self._parked.values()), default=_INF)
+        self._parked_deadline += self._grace
+        if self._st != -_INF:
+            self._ledger.load_json(data["ledger"], self._st)
+        self._closed_until = self._ledger.closed_until
+        self._schedule()
+
+
+_OUTCOME_TYPES: dict[str, type] = {cls.TYPE: cls for cls in (CallAnswered, CallAbandoned, CallLeft)}
+
+
+def _outcome_to_json(ev: Outcome) -> list[Any]:
+    extra = (
+        ev.agent_id
+        if isinstance(ev, CallAnswered)
+        else [ev.reason.value, ev.to_queue]
+        if isinstance(ev, CallLeft)
+        else None
+    )
+    return [ev.TYPE, ev.id, ev.ts, ev.queue, ev.call_id, extra]
+
+
+def _outcome_from_json(data: list[Any]) -> Outcome:
+    kind, eid, ts, queue, cid, extra = data
+    cls = _OUTCOME_TYPES[kind]
+    if cls is CallAnswered:
+        return CallAnswered(eid, float(ts), queue, cid, extra)
+    if cls is CallLeft:
+        return CallLeft(eid, float(ts), queue, cid, LeaveReason(extra[0]), extra[1])
+    return CallAbandoned(eid, float(ts), queue, cid)
+
+
+_HANDLERS: dict[type, Callable[[QueueState, Any], None]] = {
+    CallEnqueued: QueueState._on_enqueued,
+    CallAnswered: QueueState._on_outcome,
+    CallAbandoned: QueueState._on_outcome,
+    CallLeft: QueueState._on_outcome,
+    CallTransferred: QueueState._on_transferred,
+    CallEnded: QueueState._on_ended,
+    AfterCallWorkEnded: QueueState._on_acw_ended,
+    AgentStateChanged: QueueState._on_agent,
+    SurveyResult: QueueState._on_survey,
+}

@@ -1,0 +1,702 @@
+"""Brute-force reference for docs/kpis.md, used by the property tests.
+
+Written from the doc alone, independently of ``stream/``: it keeps the whole list of
+events and recomputes every number from scratch. It is deliberately slow and simple.
+
+Two steps:
+
+1. :func:`simulate` walks the events of one queue in processing order and records, for
+   each event, only what the doc makes order-dependent: the stream time before it, whether
+   it is late or a duplicate, which call phase it applies to, the live state it leaves.
+   The result is a flat list of :class:`Rec` contributions (each with its attribution
+   ``ts`` and processing position) plus time spans (agent states, waiting calls).
+2. The read functions (:func:`observe`, :func:`intervals`) filter those records by brute
+   force for a range and recompute counters and KPIs from them.
+
+Where the doc is silent, the choice made (and why) is written next to the code and
+listed in ``READINGS`` so a discrepancy report can cite it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from stream.events import (
+    AfterCallWorkEnded,
+    AgentState,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallEnqueued,
+    CallLeft,
+    CallTransferred,
+    Event,
+    LeaveReason,
+    SurveyResult,
+    queues_of,
+)
+
+# Readings of points the doc leaves open (reported to the lead when the engine differs).
+READINGS = {
+    "stream_time": "every non-duplicate event advances stream time, even one that is "
+    "parked or ignored (conflicting outcome, stale agent event): stream time is a watermark",
+    "phase_duplicate": "a second enqueue/ended/acw_ended (or the same outcome type again) "
+    "for a call is a duplicate before anything else: no late count, no stream time",
+    "late_closing_span": "a time span (agent state, waiting call) closed by a late event "
+    "is not added to the sliding windows; spans still open count up to now",
+    "repeat_caller": "the most recent previously applied enqueue = the one with the "
+    "largest ts among those applied earlier",
+}
+
+AGENT_STATES = tuple(s.value for s in AgentState if s is not AgentState.LOGGED_OUT)
+STAFFED = ("available", "on_contact", "after_call_work")
+
+SL_VARIANTS = (
+    "answered_within_over_offered",
+    "answered_within_over_answered",
+    "answered_within_over_answered_abandoned",
+    "answered_within_over_offered_minus_abandoned_within",
+    "answered_abandoned_within_over_offered",
+)
+
+
+class QueueCfg(Protocol):
+    sl_thresholds: tuple[float, ...]
+    sl_target: float
+    sl_formula: str
+    short_abandon_seconds: float
+    timezone: str
+    business_day_start: str
+    repeat_caller_hours: float
+
+
+class EngineCfg(Protocol):
+    windows: tuple[tuple[str, float], ...]
+    window_slots: int
+    grace_seconds: float
+    interval_seconds: float
+    dedupe_horizon_seconds: float
+    max_wait_seconds: float
+    max_waiting_calls: int
+
+    def queue(self, name: str) -> Any: ...
+
+
+# --------------------------------------------------------------------------- time
+
+
+def _local_start(day: date, hhmm: str, tz: ZoneInfo) -> float:
+    """The instant the business day starting on local date ``day`` begins."""
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    naive = datetime.combine(day, dtime(hour, minute))
+    first = naive.replace(tzinfo=tz, fold=0).timestamp()
+    if datetime.fromtimestamp(first, tz).replace(tzinfo=None) == naive:
+        # Exists (on a fall-back day fold=0 is the first of the two occurrences).
+        return first
+    # In a spring-forward gap: the doc says the first instant after the gap, i.e. the
+    # smallest instant whose local wall time is >= the requested one. Binary search on
+    # whole seconds (transitions are on whole seconds).
+    lo = math.floor(naive.replace(tzinfo=tz, fold=1).timestamp())
+    hi = math.ceil(first)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).replace(tzinfo=None) >= naive:
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(lo)
+
+
+def _starts_around(t: float, qc: QueueCfg) -> list[float]:
+    tz = ZoneInfo(qc.timezone)
+    local = datetime.fromtimestamp(t, tz).date()
+    return [
+        _local_start(local + timedelta(days=k), qc.business_day_start, tz) for k in range(-2, 3)
+    ]
+
+
+def day_start(t: float, qc: QueueCfg) -> float:
+    """Start of the business day containing instant ``t``."""
+    return max(s for s in _starts_around(t, qc) if s <= t)
+
+
+def next_day_start(t: float, qc: QueueCfg) -> float:
+    return min(s for s in _starts_around(t, qc) if s > t)
+
+
+def interval_of(t: float, cfg: EngineCfg, qc: QueueCfg) -> tuple[float, float]:
+    """The fixed interval [start, end) holding ``t``: counted from the business-day start
+    in elapsed seconds, the last one cut at the next day start (on DST days a day has 23
+    or 25 hours); 86400 means the business day itself."""
+    ds, nd = day_start(t, qc), next_day_start(t, qc)
+    size = cfg.interval_seconds
+    if size >= 86400:
+        return ds, nd
+    k = math.floor((t - ds) / size)
+    start = ds + k * size
+    return start, min(start + size, nd)
+
+
+def window_start(now: float, length: float, slots: int) -> float:
+    w = length / slots
+    c = math.floor(now / w)
+    return (c - slots + 1) * w
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+@dataclass
+class Rec:
+    """One counter contribution, attributed to ``ts``."""
+
+    kind: str  # enqueue | outcome | transfer | end | acw | survey | qlen
+    ts: float
+    pos: int  # processing position of the event that made it
+    late: bool
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Span:
+    """A time span: an agent in a state, or a call waiting. ``end`` None = still open."""
+
+    kind: str  # agent state name, or "waiting"
+    start: float
+    open_pos: int
+    end: float | None = None
+    close_pos: int | None = None
+    close_late: bool = False
+    key: str = ""  # agent id or call id
+
+
+@dataclass
+class _Call:
+    enq: CallEnqueued | None = None
+    outcome: str | None = None  # applied outcome event type
+    parked: tuple[Event, int] | None = None
+    answered_by: str | None = None
+    ended: bool = False
+    acw: bool = False
+    transferred: bool = False
+    surveyed: bool = False
+    wait_span: Span | None = None
+
+
+@dataclass
+class Sim:
+    queue: str
+    events: list[Event]  # the queue's events in processing order
+    st_after: list[float | None]  # stream time after each position
+    stream_time: float | None
+    recs: list[Rec]
+    spans: list[Span]
+    anomalies: Counter[str]
+    waiting: dict[str, float]  # call_id -> enqueue ts
+    in_service: dict[str, str | None]  # call_id -> agent
+    agents: dict[str, tuple[str, float]]  # agent -> (state, since)
+
+
+def _outcome_kind(e: Event) -> str:
+    if isinstance(e, CallAnswered):
+        return "answered"
+    if isinstance(e, CallAbandoned):
+        return "abandoned"
+    assert isinstance(e, CallLeft)
+    return "flowed_out" if e.reason == LeaveReason.OVERFLOW else "left"
+
+
+def _is_phase_duplicate(e: Event, call: _Call | None) -> bool:
+    if call is None:
+        return False
+    if isinstance(e, CallEnqueued):
+        return call.enq is not None
+    if isinstance(e, CallEnded):
+        return call.ended
+    if isinstance(e, AfterCallWorkEnded):
+        return call.acw
+    if isinstance(e, CallAnswered | CallAbandoned | CallLeft):
+        # The same outcome sent again (another id) is a re-send, not a conflict.
+        known = call.outcome
+        if known is None and call.parked is not None:
+            known = _outcome_kind(call.parked[0])
+        return known is not None and known == _outcome_kind(e)
+    return False
+
+
+def simulate(events: Iterable[Event], cfg: EngineCfg, queue: str) -> Sim:
+    """Apply the doc's order-dependent rules to ``queue``'s events in processing order."""
+    qc: QueueCfg = cfg.queue(queue)
+    evs = [e for e in events if queue in queues_of(e)]
+    grace = cfg.grace_seconds
+    st: float | None = None
+    st_after: list[float | None] = []
+    seen: dict[str, float] = {}
+    calls: dict[str, _Call] = {}
+    callers: dict[str, list[float]] = {}  # caller -> ts of applied enqueues
+    agents: dict[str, tuple[str, float]] = {}
+    agent_span: dict[str, Span] = {}
+    waiting: dict[str, float] = {}
+    in_service: dict[str, str | None] = {}
+    recs: list[Rec] = []
+    spans: list[Span] = []
+    anomalies: Counter[str] = Counter()
+
+    def apply_outcome(o: Event, call: _Call, pos: int, late: bool) -> None:
+        assert call.enq is not None
+        kind = _outcome_kind(o)
+        raw = o.ts - call.enq.ts
+        if raw < 0:
+            anomalies["negative_wait"] += 1
+        recs.append(Rec("outcome", o.ts, pos, late, {"kind": kind, "wait": max(0.0, raw)}))
+        call.outcome = kind
+        if call.wait_span is not None and call.wait_span.end is None:
+            span = call.wait_span
+            span.end, span.close_pos, span.close_late = o.ts, pos, late
+            waiting.pop(o.call_id, None)
+        if isinstance(o, CallAnswered):
+            call.answered_by = o.agent_id
+            if not call.ended:
+                in_service[o.call_id] = o.agent_id
+
+    for pos, e in enumerate(evs):
+        call = calls.get(e.call_id) if not isinstance(e, AgentStateChanged) else None
+        horizon_ok = st is None or seen.get(e.id, -math.inf) >= st - cfg.dedupe_horizon_seconds
+        if (e.id in seen and horizon_ok) or _is_phase_duplicate(e, call):
+            anomalies["duplicate"] += 1
+            st_after.append(st)
+            continue
+        seen[e.id] = e.ts
+        late = st is not None and e.ts < st - grace
+        if late:
+            anomalies["late"] += 1
+        st = e.ts if st is None else max(st, e.ts)
+
+        if isinstance(e, AgentStateChanged):
+            cur = agents.get(e.agent_id)
+            if cur is not None and e.ts < cur[1]:
+                anomalies["stale_agent_event"] += 1
+            else:
+                if cur is not None:
+                    span = agent_span.pop(e.agent_id)
+                    span.end, span.close_pos, span.close_late = e.ts, pos, late
+                if e.state == AgentState.LOGGED_OUT:
+                    agents.pop(e.agent_id, None)
+                    if any(a == e.agent_id for a in in_service.values()):
+                        anomalies["logout_mid_call"] += 1
+                else:
+                    agents[e.agent_id] = (e.state.value, e.ts)
+                    span = Span(e.state.value, e.ts, pos, key=e.agent_id)
+                    agent_span[e.agent_id] = span
+                    spans.append(span)
+        else:
+            call = calls.setdefault(e.call_id, _Call())
+            if isinstance(e, CallEnqueued):
+                call.enq = e
+                has_caller = e.caller_id is not None
+                repeat = False
+                if has_caller:
+                    prev = callers.get(e.caller_id, [])
+                    # Earlier applied enqueues are all of other calls (a second enqueue
+                    # of the same call is a phase duplicate).
+                    if prev:
+                        last = max(prev)
+                        repeat = e.ts - qc.repeat_caller_hours * 3600 <= last <= e.ts
+                    callers.setdefault(e.caller_id, []).append(e.ts)
+                recs.append(
+                    Rec("enqueue", e.ts, pos, late, {"caller": has_caller, "repeat": repeat})
+                )
+                if call.parked is not None:
+                    o, _ = call.parked
+                    call.parked = None
+                    # Counted now, attributed to the outcome's ts, lateness judged now.
+                    o_late = o.ts < st - grace
+                    if o_late:
+                        anomalies["late"] += 1
+                    apply_outcome(o, call, pos, o_late)
+                elif len(waiting) >= cfg.max_waiting_calls:
+                    anomalies["queue_full"] += 1
+                else:
+                    waiting[e.call_id] = e.ts
+                    call.wait_span = Span("waiting", e.ts, pos, key=e.call_id)
+                    spans.append(call.wait_span)
+                if not late:
+                    recs.append(Rec("qlen", e.ts, pos, late, {"n": len(waiting)}))
+            elif isinstance(e, CallAnswered | CallAbandoned | CallLeft):
+                if call.outcome is not None or call.parked is not None:
+                    anomalies["conflicting_outcome"] += 1
+                elif call.enq is None:
+                    call.parked = (e, pos)
+                else:
+                    apply_outcome(e, call, pos, late)
+            elif isinstance(e, CallTransferred):
+                if not call.transferred:
+                    call.transferred = True
+                    recs.append(Rec("transfer", e.ts, pos, late))
+            elif isinstance(e, CallEnded):
+                if call.outcome != "answered":
+                    anomalies["end_without_answer"] += 1
+                call.ended = True
+                in_service.pop(e.call_id, None)
+                recs.append(
+                    Rec("end", e.ts, pos, late, {"talk": e.talk_seconds, "hold": e.hold_seconds})
+                )
+            elif isinstance(e, AfterCallWorkEnded):
+                if not call.ended:
+                    anomalies["acw_without_end"] += 1
+                call.acw = True
+                recs.append(Rec("acw", e.ts, pos, late, {"acw": e.acw_seconds}))
+            elif isinstance(e, SurveyResult) and not call.surveyed:
+                call.surveyed = True
+                data = {"csat": e.csat, "nps": e.nps, "resolved": e.resolved}
+                recs.append(Rec("survey", e.ts, pos, late, data))
+
+        # Parked outcomes whose enqueue did not come within the grace are dropped.
+        for c in calls.values():
+            if c.parked is not None and st > c.parked[0].ts + grace:
+                c.parked = None
+                anomalies["outcome_without_enqueue"] += 1
+        # Stuck calls (older than max_wait in stream time) leave waiting.
+        for cid, enq_ts in list(waiting.items()):
+            if st - enq_ts > cfg.max_wait_seconds:
+                del waiting[cid]
+                span = calls[cid].wait_span
+                assert span is not None
+                span.end, span.close_pos, span.close_late = (
+                    enq_ts + cfg.max_wait_seconds,
+                    pos,
+                    False,
+                )
+                anomalies["stuck_call_expired"] += 1
+        st_after.append(st)
+
+    return Sim(queue, evs, st_after, st, recs, spans, anomalies, waiting, in_service, agents)
+
+
+# --------------------------------------------------------------------------- counters
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def counters(
+    recs: Sequence[Rec],
+    span_parts: Mapping[str, float],
+    qc: QueueCfg,
+) -> dict[str, float]:
+    """Counters from the contributions in a range (already filtered) and the time spent
+    per span kind in that range."""
+    c: dict[str, float] = Counter()
+    for t in qc.sl_thresholds:
+        c[f"answered_within_{t:g}"] = 0
+        c[f"abandoned_within_{t:g}"] = 0
+    for name in (
+        "entered",
+        "entered_with_caller_id",
+        "repeat_entered",
+        "offered",
+        "answered",
+        "abandoned",
+        "short_abandoned",
+        "left",
+        "flowed_out",
+        "wait_seconds",
+        "answered_wait_seconds",
+        "abandoned_wait_seconds",
+        "transferred",
+        "handled",
+        "talk_seconds",
+        "hold_seconds",
+        "acw_seconds",
+        "csat_sum",
+        "csat_responses",
+        "csat_satisfied",
+        "nps_responses",
+        "nps_promoters",
+        "nps_detractors",
+        "resolved_responses",
+        "resolved_true",
+    ):
+        c[name] = 0
+    max_wait: float | None = None
+    max_qlen = 0
+    for r in recs:
+        d = r.data
+        if r.kind == "enqueue":
+            c["entered"] += 1
+            c["entered_with_caller_id"] += d["caller"]
+            c["repeat_entered"] += d["repeat"]
+        elif r.kind == "qlen":
+            max_qlen = max(max_qlen, d["n"])
+        elif r.kind == "outcome":
+            wait = d["wait"]
+            c["offered"] += 1
+            c["wait_seconds"] += wait
+            max_wait = wait if max_wait is None else max(max_wait, wait)
+            if d["kind"] == "answered":
+                c["answered"] += 1
+                c["answered_wait_seconds"] += wait
+                for t in qc.sl_thresholds:
+                    c[f"answered_within_{t:g}"] += wait <= t
+            elif d["kind"] == "abandoned":
+                c["abandoned"] += 1
+                c["abandoned_wait_seconds"] += wait
+                c["short_abandoned"] += wait <= qc.short_abandon_seconds
+                for t in qc.sl_thresholds:
+                    c[f"abandoned_within_{t:g}"] += wait <= t
+            else:
+                c[d["kind"]] += 1
+        elif r.kind == "transfer":
+            c["transferred"] += 1
+        elif r.kind == "end":
+            c["handled"] += 1
+            c["talk_seconds"] += d["talk"]
+            c["hold_seconds"] += d["hold"]
+        elif r.kind == "acw":
+            c["acw_seconds"] += d["acw"]
+        elif r.kind == "survey":
+            if d["csat"] is not None:
+                c["csat_sum"] += d["csat"]
+                c["csat_responses"] += 1
+                c["csat_satisfied"] += d["csat"] >= 4
+            if d["nps"] is not None:
+                c["nps_responses"] += 1
+                c["nps_promoters"] += d["nps"] >= 9
+                c["nps_detractors"] += d["nps"] <= 6
+            if d["resolved"] is not None:
+                c["resolved_responses"] += 1
+                c["resolved_true"] += d["resolved"] is True
+    out: dict[str, Any] = dict(c)
+    out["max_wait_seconds"] = max_wait
+    out["max_queue_length"] = max_qlen
+    for state in AGENT_STATES:
+        out[f"agents_{state}_seconds"] = span_parts.get(state, 0.0)
+    out["queue_length_seconds"] = span_parts.get("waiting", 0.0)
+    return out
+
+
+# --------------------------------------------------------------------------- KPIs
+
+
+def _div(num: float, den: float) -> float | None:
+    # An empty denominator has no value (never 0 or 100 %).
+    return num / den if den else None
+
+
+def kpis(
+    c: Mapping[str, Any],
+    qc: QueueCfg,
+    *,
+    span: float | None,
+    misses: Mapping[float, int] | None,
+) -> dict[str, float | None]:
+    """Every KPI of the doc's tables from counters ``c`` (re-implemented from the doc).
+
+    ``misses`` (M_T per threshold) is only given for windows and today, read live.
+    """
+    o, an, ab, s = c["offered"], c["answered"], c["abandoned"], c["short_abandoned"]
+    out: dict[str, float | None] = {}
+    for t in qc.sl_thresholds:
+        a_t = c[f"answered_within_{t:g}"]
+        b_t = c[f"abandoned_within_{t:g}"]
+        m = (misses or {}).get(t, 0)
+        for excl in (False, True):
+            o_, ab_, b_ = o, ab, b_t
+            if excl:
+                o_, ab_ = o - s, ab - s
+                # Short abandons all have wait <= S, so they are inside B_T iff S <= T.
+                b_ = b_t - s if qc.short_abandon_seconds <= t else 0
+            values = {
+                "answered_within_over_offered": _div(a_t, o_ + m),
+                "answered_within_over_answered": _div(a_t, an),
+                "answered_within_over_answered_abandoned": _div(a_t, an + ab_ + m),
+                "answered_within_over_offered_minus_abandoned_within": _div(a_t, o_ - b_ + m),
+                "answered_abandoned_within_over_offered": _div(a_t + b_, o_ + m),
+            }
+            suffix = "_excl_short" if excl else ""
+            for variant, v in values.items():
+                out[f"service_level:{t:g}:{variant}{suffix}"] = v
+    handled = c["handled"]
+    busy = c["agents_on_contact_seconds"] + c["agents_after_call_work_seconds"]
+    out.update(
+        {
+            "abandon_ratio": _div(ab, o),
+            "abandon_ratio_excl_short": _div(ab - s, o - s),
+            "asa_seconds": _div(c["answered_wait_seconds"], an),
+            "aht_seconds": _div(c["talk_seconds"] + c["hold_seconds"] + c["acw_seconds"], handled),
+            "avg_talk_seconds": _div(c["talk_seconds"], handled),
+            "avg_hold_seconds": _div(c["hold_seconds"], handled),
+            "avg_acw_seconds": _div(c["acw_seconds"], handled),
+            "avg_wait_seconds": _div(c["wait_seconds"], o),
+            "max_wait_seconds": c["max_wait_seconds"],
+            "avg_abandon_seconds": _div(c["abandoned_wait_seconds"], ab),
+            "transfer_ratio": _div(c["transferred"], an),
+            "occupancy_ratio": _div(busy, busy + c["agents_available_seconds"]),
+            "repeat_caller_ratio": _div(c["repeat_entered"], c["entered_with_caller_id"]),
+            "csat_avg": _div(c["csat_sum"], c["csat_responses"]),
+            "csat_satisfied_ratio": _div(c["csat_satisfied"], c["csat_responses"]),
+            "nps": _div(100 * (c["nps_promoters"] - c["nps_detractors"]), c["nps_responses"]),
+            "resolved_ratio": _div(c["resolved_true"], c["resolved_responses"]),
+            "arrival_rate_per_second": _div(c["entered"], span) if span else None,
+            "avg_queue_length": _div(c["queue_length_seconds"], span) if span else None,
+            "max_queue_length": c["max_queue_length"],
+        }
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@dataclass
+class View:
+    counters: dict[str, Any]
+    kpis: dict[str, float | None]
+    span: float | None
+
+
+@dataclass
+class QueueView:
+    queue: str
+    stream_time: float | None
+    totals: dict[str, Any]
+    windows: dict[str, View]
+    today: View
+    calls_waiting: int
+    longest_wait: float | None
+    calls_in_service: int
+    agents_by_state: dict[str, int]
+    agents_staffed: int
+    anomalies: dict[str, int]
+
+
+def _span_parts(
+    sim: Sim, lo: float, hi: float, *, now: float, include: Any = lambda sp: True
+) -> dict[str, float]:
+    """Time of each span kind inside [lo, hi]; open spans run up to ``now``."""
+    parts: dict[str, float] = Counter()
+    for sp in sim.spans:
+        if not include(sp):
+            continue
+        end = sp.end if sp.end is not None else now
+        parts[sp.kind] += _overlap(sp.start, end, lo, hi)
+    return parts
+
+
+def _live_view(
+    sim: Sim, recs: list[Rec], parts: Mapping[str, float], qc: QueueCfg, now: float, span: float
+) -> View:
+    c = counters(recs, parts, qc)
+    waits = [now - t for t in sim.waiting.values()]
+    # Windows and today also see the calls waiting now (max wait, max length, misses).
+    if waits:
+        live_max = max(0.0, *waits)
+        c["max_wait_seconds"] = (
+            live_max if c["max_wait_seconds"] is None else max(c["max_wait_seconds"], live_max)
+        )
+    c["max_queue_length"] = max(c["max_queue_length"], len(sim.waiting))
+    misses = {t: sum(w > t for w in waits) for t in qc.sl_thresholds}
+    return View(c, kpis(c, qc, span=span, misses=misses), span)
+
+
+def observe(
+    sim: Sim, cfg: EngineCfg, now: float, *, late_spans_in_windows: bool = False
+) -> QueueView:
+    """Everything the engine exposes for one queue, read at ``now`` (>= stream time)."""
+    qc: QueueCfg = cfg.queue(sim.queue)
+    windows: dict[str, View] = {}
+    for name, length in cfg.windows:
+        ws = window_start(now, length, cfg.window_slots)
+        recs = [r for r in sim.recs if not r.late and ws <= r.ts <= now]
+
+        def keep(sp: Span) -> bool:
+            return sp.end is None or late_spans_in_windows or not sp.close_late
+
+        parts = _span_parts(sim, ws, now, now=now, include=keep)
+        windows[name] = _live_view(sim, recs, parts, qc, now, now - ws)
+    ds = day_start(now, qc)
+    today_recs = [r for r in sim.recs if ds <= r.ts <= now]
+    today = _live_view(sim, today_recs, _span_parts(sim, ds, now, now=now), qc, now, now - ds)
+    closed_parts: dict[str, float] = Counter()
+    for sp in sim.spans:
+        if sp.end is not None:
+            closed_parts[sp.kind] += sp.end - sp.start
+    totals = counters(sim.recs, closed_parts, qc)
+    by_state = {s: 0 for s in AGENT_STATES}
+    for state, _ in sim.agents.values():
+        by_state[state] += 1
+    return QueueView(
+        queue=sim.queue,
+        stream_time=sim.stream_time,
+        totals=totals,
+        windows=windows,
+        today=today,
+        calls_waiting=len(sim.waiting),
+        longest_wait=max((now - t for t in sim.waiting.values()), default=None),
+        calls_in_service=len(sim.in_service),
+        agents_by_state=by_state,
+        agents_staffed=sum(by_state[s] for s in STAFFED),
+        anomalies={k: v for k, v in sim.anomalies.items() if v},
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    queue: str
+    start: float
+    end: float
+    counters: dict[str, Any]
+    kpis: dict[str, float | None]
+
+
+def intervals(
+    sim: Sim, cfg: EngineCfg, advance_to: float | None = None, flush: bool = True
+) -> list[Summary]:
+    """The interval summaries emitted for one queue: those closed by stream time while
+    applying, then by ``advance(advance_to)``, then (``flush``) every open one.
+
+    An interval's content is what was known when it closed: contributions of events
+    processed before that, and spans as known then (still-open spans run on).
+    """
+    qc: QueueCfg = cfg.queue(sim.queue)
+    grace = cfg.grace_seconds
+    n = len(sim.events)
+    touched = {interval_of(r.ts, cfg, qc) for r in sim.recs if r.kind != "qlen"}
+    touched |= {interval_of(e.ts, cfg, qc) for e in sim.events}
+    out: list[Summary] = []
+    for start, end in sorted(touched):
+        close = next(
+            (p for p, st in enumerate(sim.st_after) if st is not None and st >= end + grace), None
+        )
+        if close is None:
+            if flush or (advance_to is not None and end + grace <= advance_to):
+                close = n
+            else:
+                continue
+        recs = [r for r in sim.recs if r.pos < close and start <= r.ts < end]
+        parts: dict[str, float] = Counter()
+        for sp in sim.spans:
+            if sp.open_pos >= close:
+                continue
+            sp_end = sp.end if sp.close_pos is not None and sp.close_pos < close else math.inf
+            parts[sp.kind] += _overlap(sp.start, sp_end, start, end)
+        c = counters(recs, parts, qc)
+        out.append(Summary(sim.queue, start, end, c, kpis(c, qc, span=end - start, misses=None)))
+    return out
+
+
+def all_queues(events: Sequence[Event]) -> list[str]:
+    return sorted({q for e in events for q in queues_of(e)})
+
+
+def simulate_all(events: Sequence[Event], cfg: EngineCfg) -> dict[str, Sim]:
+    return {q: simulate(events, cfg, q) for q in all_queues(events)}
