@@ -32,6 +32,11 @@ COMMANDS: tuple[Command, ...] = (
         "run a local Apache Kafka broker for development (start|stop|status|fetch)",
         "consumers.local_kafka",
     ),
+    Command(
+        "worker",
+        "consume events, keep per-queue KPIs, serve Prometheus /metrics",
+        "consumers.worker",
+    ),
 )
 
 

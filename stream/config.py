@@ -31,6 +31,7 @@ unit: ``"90s"``, ``"15m"``, ``"1.5h"``, ``"1d"``.
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -146,9 +147,7 @@ def _reject_unknown(path: str, data: Mapping[str, Any], known: tuple[str, ...]) 
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"{_join(path, key)}: unknown key{hint}; allowed: {', '.join(known)}"
-            )
+            raise ConfigError(f"{_join(path, key)}: unknown key{hint}; allowed: {', '.join(known)}")
 
 
 # --- queue settings ------------------------------------------------------------------
@@ -160,7 +159,7 @@ def _thresholds(path: str, value: Any) -> tuple[float, ...]:
     if not isinstance(value, list | tuple) or not value:
         raise ConfigError(f"{path}: expected a non-empty list of durations, got {value!r}")
     out = tuple(_positive_duration(f"{path}[{i}]", item) for i, item in enumerate(value))
-    if any(b <= a for a, b in zip(out, out[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(out)):
         raise ConfigError(
             f"{path}: must be strictly increasing without duplicates (the first one sizes "
             f"staffing), e.g. [20, 30, 60]; got {list(out)}"
@@ -179,7 +178,9 @@ def _formula(path: str, value: Any) -> str:
     if value not in SL_VARIANTS:
         close = difflib.get_close_matches(str(value), SL_VARIANTS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{path}: {value!r} is not a variant{hint}; allowed: {', '.join(SL_VARIANTS)}")
+        raise ConfigError(
+            f"{path}: {value!r} is not a variant{hint}; allowed: {', '.join(SL_VARIANTS)}"
+        )
     return str(value)
 
 
@@ -234,7 +235,9 @@ def queue_config_from_dict(data: Any, path: str, base: QueueConfig) -> QueueConf
 
 def _windows(path: str, value: Any) -> tuple[tuple[str, float], ...]:
     if isinstance(value, Mapping):
-        items = [(str(name), _positive_duration(_join(path, str(name)), v)) for name, v in value.items()]
+        items = [
+            (str(name), _positive_duration(_join(path, str(name)), v)) for name, v in value.items()
+        ]
     elif isinstance(value, list | tuple):
         items = []
         for i, item in enumerate(value):

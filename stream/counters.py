@@ -103,9 +103,9 @@ class Layout:
     """Column names and indices for one tuple of service-level thresholds."""
 
     __slots__ = (
+        "abandoned_within",
         "acc_width",
         "answered_within",
-        "abandoned_within",
         "derived",
         "index",
         "int_columns",

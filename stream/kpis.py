@@ -87,9 +87,10 @@ def compute_kpis(
         out["service_level"] = out[sl_key(layout.thresholds[0], cfg.sl_formula)]
 
     talk, hold, acw = v[c.TALK_SECONDS], v[c.HOLD_SECONDS], v[c.ACW_SECONDS]
-    busy = v[layout.index["agents_on_contact_seconds"]] + v[
-        layout.index["agents_after_call_work_seconds"]
-    ]
+    busy = (
+        v[layout.index["agents_on_contact_seconds"]]
+        + v[layout.index["agents_after_call_work_seconds"]]
+    )
     idle = v[layout.index["agents_available_seconds"]]
     csat_n, nps_n = v[c.CSAT_RESPONSES], v[c.NPS_RESPONSES]
     out |= {
@@ -108,9 +109,7 @@ def compute_kpis(
         "repeat_caller_ratio": _ratio(v[c.REPEAT_ENTERED], v[c.ENTERED_WITH_CALLER_ID]),
         "csat_avg": _ratio(v[c.CSAT_SUM], csat_n),
         "csat_satisfied_ratio": _ratio(v[c.CSAT_SATISFIED], csat_n),
-        "nps": None
-        if nps_n <= 0
-        else 100.0 * (v[c.NPS_PROMOTERS] - v[c.NPS_DETRACTORS]) / nps_n,
+        "nps": None if nps_n <= 0 else 100.0 * (v[c.NPS_PROMOTERS] - v[c.NPS_DETRACTORS]) / nps_n,
         "resolved_ratio": _ratio(v[c.RESOLVED_TRUE], v[c.RESOLVED_RESPONSES]),
         "arrival_rate_per_second": None if span is None else _ratio(v[c.ENTERED], span),
         "avg_queue_length": None

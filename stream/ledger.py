@@ -1,58 +1,63 @@
-"""Where a queue's counters are booked: its windows, today, open intervals and totals.
+"""Where a queue's counters are booked: windows, today, open intervals and totals.
 
 Bookings come in two kinds (docs/kpis.md):
 
-- **counters** of an event at its ``ts``: windows only when the event is not late, today
-  when ``ts`` is in the current business day, the interval when it is still open, and
-  the monotonic totals always;
+- **counters** of an event at its ``ts``. On time: into ``cum`` (so into every window,
+  today and the open interval it belongs to, by the prefix-sum scheme of
+  :mod:`stream.windows`). Late: into the late accumulators of today (if ``ts`` is in the
+  current business day), of its interval (if still open) and of the totals.
 - **timeline changes** (a call starts/stops waiting, an agent enters/leaves a state) at
-  their instant: windows, today and open intervals, late or not — they are facts about
-  the live state, and ∫ N dt must follow the live count (see :mod:`stream.counters`).
+  their instant: always into ``cum`` — they are facts about the live state, and
+  ∫ N dt must follow the live count (see :mod:`stream.counters`). Their offsets are
+  relative to one origin per queue, so every snapshot takes the same values.
 
-Hot path: most events fall into the same small time range as the previous one, so they
-are booked into one *pending* accumulator covering the intersection of the current
-buckets of every window, the current interval and the current day. It is merged into
-all of those (and the totals) only when an event moves past it, before a day roll or an
-interval close, and virtually at read time — one array update per counter instead of
-eight.
+Today and each open interval are prefix ranges too: a snapshot of ``cum`` at their start
+(``S``), with the same fix-up for out-of-order bookings as the windows. An interval's
+counters are S(end) − S(start) + its late bookings.
 """
 
 from __future__ import annotations
 
 from array import array
-from bisect import insort
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import add, sub
 from typing import Any
 
 from .calendar import BusinessCalendar
-from .counters import MAX_QUEUE_LENGTH, TIMELINE_NETS, Counters, Layout
-from .windows import Ring, merge_into, sparse, unsparse
+from .counters import MAX_COLUMNS, MAX_QUEUE_LENGTH, TIMELINE_NETS, Counters, Layout
+from .windows import RecentMax, Ring, sparse, unsparse
 
-Target = tuple[array, int, float]  # (accumulator, row offset, timeline origin)
 _INF = float("inf")
+Booking = Callable[..., None]  # fn(acc, offset, a, b, d)
 
 
-class IntervalAcc:
-    __slots__ = ("acc", "end", "start")
+class OpenInterval:
+    __slots__ = ("end", "late", "maxima", "snap", "start")
 
-    def __init__(self, start: float, end: float, acc: array) -> None:
-        self.start, self.end, self.acc = start, end, acc
+    def __init__(self, start: float, end: float, snap: array, late: array) -> None:
+        self.start, self.end = start, end
+        self.snap = snap  # cum when stream time reached `start` (+ fix-ups)
+        self.late = late  # late bookings
+        self.maxima = [0.0] * len(MAX_COLUMNS)  # of on-time observations
 
-    def __lt__(self, other: IntervalAcc) -> bool:
-        return self.start < other.start
 
-
-def derive(layout: Layout, values: array, span: float, live: Sequence[int] | None) -> Counters:
-    """Counters of a range [A, A + span) from its accumulator (offsets relative to A) and
-    the timeline counts at its end (``live``; None: time-weighted columns stay 0)."""
+def derive(
+    layout: Layout, values: array, span: float, live: Sequence[float] | None, shift: float
+) -> Counters:
+    """Counters of a range [A, A + span) from its booked values, whose timeline offsets
+    are Σ d·(t − O) with A − O = ``shift``, and the timeline counts at its end (``live``;
+    None leaves the time-weighted columns at 0)."""
     out = array("d", values)
     out.extend(array("d", bytes(8 * len(layout.derived))))
     if live is not None:
         for i, net in enumerate(TIMELINE_NETS):
-            integral = live[i] * span - values[net + 1]
+            # ∫ N dt = N(end)·span − Σ d·(t − A)
+            integral = live[i] * span - (values[net + 1] - values[net] * shift)
             out[layout.derived[i]] = integral if integral > 0.0 else 0.0
         if live[0] > out[MAX_QUEUE_LENGTH]:
             out[MAX_QUEUE_LENGTH] = live[0]
+    for net in TIMELINE_NETS:  # internal: meaningless outside an accumulator
+        out[net] = out[net + 1] = 0.0
     return Counters(layout, out)
 
 
@@ -60,20 +65,22 @@ class Ledger:
     __slots__ = (
         "calendar",
         "closed_until",
+        "cum",
         "day_end",
+        "day_late",
+        "day_maxima",
+        "day_snap",
         "day_start",
+        "fix_floor",
         "grace",
         "intervals",
         "layout",
+        "maxima",
+        "next_boundary",
         "next_close",
-        "p_buckets",
-        "p_end",
-        "p_interval",
-        "p_start",
-        "pending",
+        "origin",
         "rings",
-        "today",
-        "totals",
+        "totals_late",
     )
 
     def __init__(
@@ -88,191 +95,206 @@ class Ledger:
         self.rings = [Ring(name, seconds, slots, layout) for name, seconds in windows]
         self.calendar = calendar
         self.grace = grace
-        self.pending = layout.zeros()
-        self.p_start = self.p_end = 0.0  # empty range
-        self.p_buckets = [0] * len(self.rings)
-        self.p_interval: IntervalAcc | None = None
-        self.today = layout.zeros()
+        self.origin = 0.0  # of timeline offsets
+        self.cum = layout.zeros()  # every on-time booking since the start
+        self.totals_late = layout.zeros()
         self.day_start = self.day_end = -_INF
-        self.intervals: list[IntervalAcc] = []  # open ones with bookings, by start
-        self.closed_until = -_INF  # every interval ending at or before this is closed
+        self.day_snap = layout.zeros()
+        self.day_late = layout.zeros()
+        self.day_maxima = [0.0] * len(MAX_COLUMNS)
+        self.intervals: list[OpenInterval] = []  # open ones, by start, none missing
+        self.closed_until = -_INF  # intervals ending at or before this are closed
         self.next_close = -_INF  # end of the oldest interval not closed yet
-        self.totals = layout.zeros()
+        horizon = max(s + s / slots for _, s in windows) + grace
+        self.maxima = [RecentMax(horizon) for _ in MAX_COLUMNS]
+        self.fix_floor = _INF  # latest snapshot boundary: bookings before it need fix-ups
+        self.next_boundary = -_INF  # stream time at which cross() has work to do
 
     def start(self, ts: float) -> None:
-        """The first event of the queue, at ``ts``."""
-        self.day_start, self.day_end = self.calendar.day_bounds(ts)
+        """The first event of the queue, at ``ts``; cross(ts) follows."""
+        self.origin = ts
         self.closed_until, self.next_close = self.calendar.interval_bounds(ts - self.grace)
 
-    @property
-    def deadline(self) -> float:
-        """Stream time at which :meth:`advance` has work to do."""
-        return min(self.day_end, self.next_close + self.grace)
+    # --- booking (the hot path is in QueueState, on ``cum``) -------------------------------
 
-    # --- booking ---------------------------------------------------------------------
-
-    def acc_for(self, ts: float) -> array | None:
-        """The pending accumulator if counters at ``ts`` (not late) can go there."""
-        if self.p_start <= ts < self.p_end or (ts >= self.p_end and self._move(ts)):
-            return self.pending
-        return None
-
-    def targets(self, ts: float, windows: bool, totals: bool) -> list[Target]:
-        """Every accumulator a booking at ``ts`` goes to (the slow path)."""
-        out: list[Target] = []
-        if windows:
-            for ring in self.rings:
-                off = ring.slot(ring.bucket_of(ts))
-                if off >= 0:
-                    out += ((ring.buckets, off, ring.origin), (ring.totals, 0, ring.origin))
-        if self.day_start <= ts < self.day_end:
-            out.append((self.today, 0, self.day_start))
-        if ts >= self.closed_until:
-            iv = self._interval(ts)
-            out.append((iv.acc, 0, iv.start))
-        if totals:
-            out.append((self.totals, 0, 0.0))
+    def snapshots_after(self, t: float) -> list[tuple[array, int]]:
+        """(array, row offset) of every snapshot of a boundary later than ``t``."""
+        out = [(ring.snaps, ring.row(b)) for ring in self.rings for b in ring.rows_after(t)]
+        if t < self.day_start:
+            out.append((self.day_snap, 0))
+        out += [(iv.snap, 0) for iv in self.intervals if iv.start > t]
         return out
 
-    def timeline(self, net: int, d: float, t: float) -> None:
-        """Count of timeline ``net`` changed by ``d`` at instant ``t``."""
-        if self.p_start <= t < self.p_end or (t >= self.p_end and self._move(t)):
-            p = self.pending
-            p[net] += d
-            p[net + 1] += d * (t - self.p_start)
-            return
-        for acc, off, origin in self.targets(t, True, False):
-            acc[off + net] += d
-            acc[off + net + 1] += d * (t - origin)
+    def book_on_time(self, ts: float, fn: Booking, args: tuple[Any, ...]) -> None:
+        fn(self.cum, 0, *args)
+        if ts < self.fix_floor:
+            for acc, off in self.snapshots_after(ts):
+                fn(acc, off, *args)
 
-    def _move(self, ts: float) -> bool:
-        """Make the pending range the one around ``ts`` (flushing the old one)."""
-        if not self.day_start <= ts < self.day_end or ts < self.closed_until:
-            return False
-        self.flush()
+    def book_late(self, ts: float, fn: Booking, args: tuple[Any, ...]) -> None:
+        fn(self.totals_late, 0, *args)
+        if ts >= self.day_start:
+            fn(self.day_late, 0, *args)
         iv = self._interval(ts)
-        start, end = iv.start, iv.end
-        for i, ring in enumerate(self.rings):
-            b = ring.bucket_of(ts)
-            self.p_buckets[i] = b
-            start = max(start, b * ring.width)
-            end = min(end, (b + 1) * ring.width)
-        if not start <= ts < end:  # rounding at a bucket edge: book it the slow way
-            return False
-        self.p_start, self.p_end, self.p_interval = start, end, iv
-        return True
+        if iv is not None:
+            fn(iv.late, 0, *args)
 
-    def flush(self) -> None:
-        """Merge the pending accumulator into everything it stands for."""
-        p = self.pending
-        if self.p_interval is not None and any(p):
-            origin = self.p_start
-            for ring, b in zip(self.rings, self.p_buckets, strict=True):
-                ring.add(p, origin, b)
-            merge_into(self.today, 0, self.day_start, p, origin)
-            merge_into(self.p_interval.acc, 0, self.p_interval.start, p, origin)
-            merge_into(self.totals, 0, origin, p, origin)
-            p[:] = self.layout.zeros()
-        self.p_start = self.p_end = 0.0
-        self.p_interval = None
+    def timeline(self, net: int, d: float, t: float) -> None:
+        offset = d * (t - self.origin)
+        cum = self.cum
+        cum[net] += d
+        cum[net + 1] += offset
+        if t < self.fix_floor:
+            for acc, off in self.snapshots_after(t):
+                acc[off + net] += d
+                acc[off + net + 1] += offset
 
-    def _interval(self, ts: float) -> IntervalAcc:
-        """The open interval containing ``ts`` (>= closed_until), created if need be."""
+    def observe(self, i: int, value: float, ts: float, stream_time: float) -> None:
+        """An on-time observation of maximum ``MAX_COLUMNS[i]`` at ``ts``."""
+        self.maxima[i].push(ts, value, stream_time)
+        if ts >= self.day_start and value > self.day_maxima[i]:
+            self.day_maxima[i] = value
+        iv = self._interval(ts)
+        if iv is not None and value > iv.maxima[i]:
+            iv.maxima[i] = value
+
+    def _interval(self, ts: float) -> OpenInterval | None:
         for iv in reversed(self.intervals):
             if iv.start <= ts:
-                if ts < iv.end:
-                    return iv
-                break
-        start, end = self.calendar.interval_bounds(ts)
-        iv = IntervalAcc(start, end, self.layout.zeros())
-        insort(self.intervals, iv)
-        return iv
+                return iv if ts < iv.end else None
+        return None
 
     # --- time passing ------------------------------------------------------------------
 
-    def advance(self, stream_time: float, live: Sequence[int]) -> list[tuple[float, float, Counters]]:
-        """Stream time reached ``stream_time``: roll the business day, close intervals."""
-        if stream_time >= self.day_end:
-            self.flush()
-            self.day_start, self.day_end = self.calendar.day_bounds(stream_time)
-            self.today = self.layout.zeros()
-        return self.close(stream_time - self.grace, live)
+    def cross(self, ts: float, live: Sequence[float]) -> list[tuple[float, float, Counters]]:
+        """Stream time reaches ``ts`` (before the event at ``ts`` is booked): take the
+        snapshots of the boundaries passed, roll the business day, close and open
+        intervals. Returns the intervals closed."""
+        cum = self.cum
+        for ring in self.rings:
+            b = ring.bucket_of(ts)
+            if ring.head is None or b > ring.head:
+                ring.cross(b, cum)
+        if ts >= self.day_end:
+            self.day_start, self.day_end = self.calendar.day_bounds(ts)
+            self.day_snap = array("d", cum)
+            self.day_late = self.layout.zeros()
+            self.day_maxima = [0.0] * len(MAX_COLUMNS)
+        closed = self.close(ts - self.grace, live)
+        self._open_until(ts)
+        return closed
 
-    def close(self, limit: float, live: Sequence[int]) -> list[tuple[float, float, Counters]]:
-        """Close every interval that ends at or before ``limit``; returns the closed ones
-        (start, end, counters) that saw anything, oldest first."""
-        if self.next_close > limit:
-            return []
-        self.flush()
-        out = []
+    def _open_until(self, ts: float) -> None:
+        """Open every interval up to the one containing ``ts``."""
+        ivs = self.intervals
+        start = ivs[-1].end if ivs else self.closed_until
+        while start <= ts:
+            start, end = self.calendar.interval_bounds(start)
+            ivs.append(OpenInterval(start, end, array("d", self.cum), self.layout.zeros()))
+            start = end
+        self._schedule()
+
+    def _schedule(self) -> None:
+        floor, nxt = self.day_start, self.day_end
+        for ring in self.rings:
+            if ring.head is not None:
+                floor = max(floor, ring.head * ring.width)
+                nxt = min(nxt, (ring.head + 1) * ring.width)
+        if self.intervals:
+            floor = max(floor, self.intervals[-1].start)
+            nxt = min(nxt, self.intervals[-1].end)
+        else:
+            nxt = min(nxt, self.closed_until)
+        self.fix_floor = floor
+        self.next_boundary = min(nxt, self.next_close + self.grace)
+
+    def close(self, limit: float, live: Sequence[float]) -> list[tuple[float, float, Counters]]:
+        """Close every interval that ends at or before ``limit``; returns those that saw
+        anything, oldest first, as (start, end, counters)."""
+        out: list[tuple[float, float, Counters]] = []
         ivs = self.intervals
         while self.next_close <= limit:
             start, end = self.closed_until, self.next_close
-            acc = ivs.pop(0).acc if ivs and ivs[0].start == start else None
-            # Timeline counts at `end`: the live ones minus every later change.
-            at_end = list(live)
-            for iv in ivs:
-                for i, net in enumerate(TIMELINE_NETS):
-                    at_end[i] -= iv.acc[net]
-            if acc is None and not any(at_end):
-                # Nothing happens until the next booked interval (or `limit`): skip ahead.
-                nxt = self.calendar.interval_bounds(limit)[0]
-                if ivs:
-                    nxt = min(nxt, ivs[0].start)
-                if nxt > start:
-                    self.closed_until, self.next_close = self.calendar.interval_bounds(nxt)
-                    continue
-            counters = derive(self.layout, acc or self.layout.zeros(), end - start, at_end)
+            if ivs and ivs[0].start == start:
+                iv = ivs.pop(0)
+                snap_end = ivs[0].snap if ivs else self.cum
+                values = array("d", map(sub, snap_end, iv.snap))
+                values[:] = array("d", map(add, values, iv.late))
+                for i, col in enumerate(MAX_COLUMNS):
+                    values[col] = max(iv.maxima[i], iv.late[col])
+            else:  # an interval the stream jumped over: no booking in it
+                snap_end = ivs[0].snap if ivs else self.cum
+                values = self.layout.zeros()
+            # Timeline counts at `end`: the live ones minus every change booked after it.
+            at_end = [live[i] - (self.cum[net] - snap_end[net]) for i, net in enumerate(TIMELINE_NETS)]
+            if not ivs and not any(at_end) and not any(values):
+                # Nothing happens until `limit`: skip the empty intervals in between.
+                self.closed_until, self.next_close = self.calendar.interval_bounds(limit)
+                break
+            counters = derive(self.layout, values, end - start, at_end, start - self.origin)
             if any(counters.values):
                 out.append((start, end, counters))
             self.closed_until, self.next_close = end, self.calendar.interval_bounds(end)[1]
+        self._schedule()
         return out
 
-    def close_all(self, stream_time: float, live: Sequence[int]) -> list[tuple[float, float, Counters]]:
-        """Close every interval up to the one containing stream time (end of input)."""
-        return self.close(self.calendar.interval_bounds(stream_time)[1], live)
+    # --- reads (side-effect free; ``now`` is at least stream time) -------------------------
 
-    # --- reads (side-effect free) --------------------------------------------------------
-
-    def _pending_extra(self, i: int) -> tuple[array, float, int] | None:
-        return None if self.p_interval is None else (self.pending, self.p_start, self.p_buckets[i])
+    def _range(self, snap: array | None, late: array | None) -> array:
+        """cum − snap (+ late); no snapshot: nothing booked in the range."""
+        if snap is None:
+            return self.layout.zeros()
+        values = array("d", map(sub, self.cum, snap))
+        if late is not None:
+            values[:] = array("d", map(add, values, late))
+        return values
 
     def window(self, i: int, now: float) -> tuple[array, float]:
-        """Ring ``i`` read at ``now`` (>= stream time): (values relative to A, A)."""
+        """Ring ``i`` read at ``now``: (values, start)."""
         ring = self.rings[i]
-        return ring.read(ring.bucket_of(now), self._pending_extra(i))
+        c = ring.bucket_of(now)
+        values = self._range(ring.snapshot_at(c), None)
+        start = ring.start(c)
+        for k, col in enumerate(MAX_COLUMNS):
+            values[col] = self.maxima[k].since(start)
+        return values, start
 
     def today_at(self, now: float) -> tuple[array, float]:
-        """The business day containing ``now`` (>= stream time): (values, day start)."""
+        """The business day containing ``now``: (values, day start)."""
         if not self.day_start <= now < self.day_end:
             return self.layout.zeros(), self.calendar.day_bounds(now)[0]
-        values = array("d", self.today)
-        if self.p_interval is not None:
-            merge_into(values, 0, self.day_start, self.pending, self.p_start)
+        values = self._range(self.day_snap, self.day_late)
+        for k, col in enumerate(MAX_COLUMNS):
+            values[col] = max(self.day_maxima[k], self.day_late[col])
         return values, self.day_start
 
-    def totals_now(self) -> array:
-        values = array("d", self.totals)
-        if self.p_interval is not None:
-            merge_into(values, 0, 0.0, self.pending, 0.0)
-        for net in TIMELINE_NETS:  # meaningless over an unbounded range
-            values[net] = values[net + 1] = 0.0
+    def totals(self) -> array:
+        values = array("d", map(add, self.cum, self.totals_late))
+        for col in MAX_COLUMNS:
+            values[col] = max(self.cum[col], self.totals_late[col])
         return values
 
     # --- snapshots -----------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        self.flush()
         finite = lambda x: None if x in (_INF, -_INF) else x  # noqa: E731
         return {
             "columns": list(self.layout.names[: self.layout.acc_width]),
+            "origin": self.origin,
+            "cum": sparse(self.cum),
+            "totals_late": sparse(self.totals_late),
             "rings": {ring.name: ring.to_json() for ring in self.rings},
             "day": [finite(self.day_start), finite(self.day_end)],
-            "today": sparse(self.today),
-            "intervals": [[iv.start, iv.end, sparse(iv.acc)] for iv in self.intervals],
+            "day_snap": sparse(self.day_snap),
+            "day_late": sparse(self.day_late),
+            "day_maxima": self.day_maxima,
+            "intervals": [
+                [iv.start, iv.end, sparse(iv.snap), sparse(iv.late), iv.maxima]
+                for iv in self.intervals
+            ],
             "closed_until": finite(self.closed_until),
             "next_close": finite(self.next_close),
-            "totals": sparse(self.totals),
+            "maxima": [m.to_json() for m in self.maxima],
         }
 
     def load_json(self, data: dict[str, Any], stream_time: float) -> None:
@@ -286,20 +308,31 @@ class Ledger:
             unsparse(values, acc, n, colmap, width)
             return acc
 
+        self.origin = float(data["origin"])
+        self.cum = load(data["cum"])
+        self.totals_late = load(data["totals_late"])
         for ring in self.rings:
             if ring.name in data["rings"]:
                 ring.load_json(data["rings"][ring.name], colmap, width)
-        self.totals = load(data["totals"])
+        for tracker, items in zip(self.maxima, data["maxima"], strict=False):
+            tracker.load_json(items)
         if data["day"][0] is None:
-            return  # no event yet
-        day_start, day_end = data["day"]
-        if (day_start, day_end) == self.calendar.day_bounds(day_start):
-            self.day_start, self.day_end, self.today = day_start, day_end, load(data["today"])
-        else:  # the calendar changed: today starts afresh
-            self.day_start, self.day_end = self.calendar.day_bounds(stream_time)
-        for start, end, values in data["intervals"]:
-            if (start, end) == self.calendar.interval_bounds(start):
-                insort(self.intervals, IntervalAcc(start, end, load(values)))
+            return
+        day = tuple(data["day"])
+        if day == self.calendar.day_bounds(stream_time):
+            self.day_start, self.day_end = day
+            self.day_snap, self.day_late = load(data["day_snap"]), load(data["day_late"])
+            self.day_maxima = [float(m) for m in data["day_maxima"]]
         closed = (data["closed_until"], data["next_close"])
-        bounds = self.calendar.interval_bounds(closed[0])
-        self.closed_until, self.next_close = closed if closed == bounds else bounds
+        if closed == self.calendar.interval_bounds(closed[0]):
+            self.closed_until, self.next_close = closed
+            for start, end, snap, late, maxima in data["intervals"]:
+                iv = OpenInterval(start, end, load(snap), load(late))
+                iv.maxima = [float(m) for m in maxima]
+                self.intervals.append(iv)
+        else:  # the interval length or the calendar changed: intervals start afresh
+            self.closed_until, self.next_close = self.calendar.interval_bounds(stream_time)
+        if self.day_start == -_INF:  # the calendar changed: today starts afresh
+            self.day_start, self.day_end = self.calendar.day_bounds(stream_time)
+            self.day_snap = array("d", self.cum)
+        self._open_until(stream_time)

@@ -136,6 +136,8 @@ class QueueState:
         "_agents",
         "_callers",
         "_closed_until",
+        "_cum",
+        "_fix_floor",
         "_grace",
         "_ids",
         "_in_service",
@@ -144,9 +146,11 @@ class QueueState:
         "_max_parked",
         "_max_wait",
         "_max_waiting",
+        "_next_boundary",
         "_next_house",
         "_oldest_service",
         "_oldest_wait",
+        "_origin",
         "_parked",
         "_parked_deadline",
         "_phases",
@@ -192,6 +196,7 @@ class QueueState:
         self._late_before = -_INF  # st − grace
         self._closed_until = -_INF  # mirrors the ledger's
         self._next_house = -_INF  # stream time at which _housekeep has work
+        self._sync()
         self.anomalies: dict[str, int] = dict.fromkeys(ANOMALY_KINDS, 0)
         self._waiting: dict[str, float] = {}  # call_id -> enqueue ts
         self._oldest_wait = _INF  # lower bound of the waiting enqueue times
@@ -232,22 +237,43 @@ class QueueState:
     def _tick(self, ts: float) -> None:
         if self._st == -_INF:
             self._ledger.start(ts)
-            self._closed_until = self._ledger.closed_until
         self._st = ts
         self._late_before = ts - self._grace
+        if ts >= self._next_boundary:
+            self._emit(self._ledger.cross(ts, self._live()), self._sink)
+            self._sync()
         if ts >= self._next_house:
             self._housekeep(ts)
+
+    def _sync(self) -> None:
+        """Mirror what the hot path needs from the ledger."""
+        ledger = self._ledger
+        self._cum = ledger.cum
+        self._origin = ledger.origin
+        self._fix_floor = ledger.fix_floor
+        self._next_boundary = ledger.next_boundary
+        self._closed_until = ledger.closed_until
 
     def _book(
         self, ts: float, on_time: bool, fn: Callable[..., None], a: Any, b: Any = 0.0, d: Any = 0.0
     ) -> None:
         """Book counters of an event at ``ts`` with ``fn(acc, off, a, b, d)``."""
-        acc = self._ledger.acc_for(ts) if on_time else None
-        if acc is not None:
-            fn(acc, 0, a, b, d)
+        if on_time:
+            if ts >= self._fix_floor:
+                fn(self._cum, 0, a, b, d)
+            else:
+                self._ledger.book_on_time(ts, fn, (a, b, d))
         else:
-            for acc, off, _ in self._ledger.targets(ts, on_time, True):
-                fn(acc, off, a, b, d)
+            self._ledger.book_late(ts, fn, (a, b, d))
+
+    def _timeline(self, net: int, d: float, t: float) -> None:
+        """The count of timeline ``net`` changed by ``d`` at instant ``t``."""
+        if t >= self._fix_floor:
+            cum = self._cum
+            cum[net] += d
+            cum[net + 1] += d * (t - self._origin)
+        else:
+            self._ledger.timeline(net, d, t)
 
     def _book_outcome(self, acc: array, off: int, col: int, wait: float, _d: float) -> None:
         acc[off + c.OFFERED] += 1
@@ -284,24 +310,28 @@ class QueueState:
         if caller is not None:
             callers = self._callers
             last = callers.get(caller)
-            repeat = last is not None and last[1] != cid and ts - self._repeat_window <= last[0] <= ts
+            repeat = (
+                last is not None and last[1] != cid and ts - self._repeat_window <= last[0] <= ts
+            )
             callers.put(caller, (ts, cid))
         waiting = self._waiting
         parked = None
-        if ph is not None:  # its outcome came first: claim it, or it was dropped
+        if ph is not None and ph & OUTCOME:  # its outcome came first: claim it, or it was dropped
             phases.put(cid, ph | ENQ)
             parked = self._parked.pop(cid, None)
         elif len(waiting) >= self._max_waiting:
             self.anomalies["queue_full"] += 1  # refused: not tracked
         else:
-            phases.put(cid, ENQ)
+            phases.put(cid, (ph or 0) | ENQ)
             waiting[cid] = ts
             if ts < self._oldest_wait:
                 self._oldest_wait = ts
                 self._next_house = min(self._next_house, ts + self._max_wait)
-            self._ledger.timeline(QUEUE_NET, 1.0, ts)
+            self._timeline(QUEUE_NET, 1.0, ts)
         observed = float(len(waiting)) if on_time else 0.0
         self._book(ts, on_time, _book_enqueue, caller is not None, repeat, observed)
+        if on_time:
+            self._ledger.observe(1, observed, ts, self._st)
         if parked is not None:
             self._count_outcome(parked, ts, self._judge(parked.ts), waited=False)
 
@@ -345,12 +375,13 @@ class QueueState:
         else:
             col = c.ANSWERED if ev.__class__ is CallAnswered else c.ABANDONED
         self._book(ts, on_time, self._book_outcome, col, wait)
-        ledger = self._ledger
+        if on_time:
+            self._ledger.observe(0, wait, ts, self._st)
         if waited:
-            ledger.timeline(QUEUE_NET, -1.0, enqueued + wait)
+            self._timeline(QUEUE_NET, -1.0, enqueued + wait)
         elif wait > 0:
-            ledger.timeline(QUEUE_NET, 1.0, enqueued)
-            ledger.timeline(QUEUE_NET, -1.0, ts)
+            self._timeline(QUEUE_NET, 1.0, enqueued)
+            self._timeline(QUEUE_NET, -1.0, ts)
 
     def _park(self, ev: Outcome) -> None:
         """An outcome whose enqueue has not arrived: keep it until then (or until late)."""
@@ -422,7 +453,7 @@ class QueueState:
             return None
         self._advance(ts)
         new = _STATE_INDEX[ev.state]
-        counts, ledger = self._agent_counts, self._ledger
+        counts = self._agent_counts
         if agent is None:
             if new < 0:
                 return None
@@ -433,7 +464,7 @@ class QueueState:
             if old == new:
                 return None
             counts[old] -= 1
-            ledger.timeline(AGENT_NETS[old], -1.0, ts)
+            self._timeline(AGENT_NETS[old], -1.0, ts)
             if new < 0:
                 del agents[aid]
                 if any(a == aid for _, a in self._in_service.values()):
@@ -441,7 +472,7 @@ class QueueState:
                 return None
             agent.state = new
         counts[new] += 1
-        ledger.timeline(AGENT_NETS[new], 1.0, ts)
+        self._timeline(AGENT_NETS[new], 1.0, ts)
         return None
 
     def misrouted(self) -> None:
@@ -455,9 +486,6 @@ class QueueState:
         return [len(self._waiting), *self._agent_counts]
 
     def _housekeep(self, st: float) -> None:
-        ledger = self._ledger
-        self._emit(ledger.advance(st, self._live()), self._sink)
-        self._closed_until = ledger.closed_until
         if st >= self._parked_deadline:
             self._expire_parked(st)
         if st >= self._oldest_wait + self._max_wait:
@@ -473,7 +501,6 @@ class QueueState:
 
     def _schedule(self) -> None:
         self._next_house = min(
-            self._ledger.deadline,
             self._parked_deadline,
             self._oldest_wait + self._max_wait,
             self._oldest_service + self._max_wait,
@@ -500,7 +527,7 @@ class QueueState:
                 del self._waiting[cid]
                 self._phases.discard(cid)
                 self.anomalies["stuck_call_expired"] += 1
-                self._ledger.timeline(QUEUE_NET, -1.0, enqueued + max_wait)
+                self._timeline(QUEUE_NET, -1.0, enqueued + max_wait)
         self._oldest_wait = min(self._waiting.values(), default=_INF)
 
     def _expire_in_service(self, st: float) -> None:
@@ -531,17 +558,16 @@ class QueueState:
     def close_until(self, now: float) -> list[IntervalSummary]:
         """Close the intervals with end + grace <= ``now`` (idle queues)."""
         closed = self._ledger.close(now - self._grace, self._live())
-        self._closed_until = self._ledger.closed_until
-        self._schedule()
+        self._sync()
         return self._emit(closed, [])
 
     def close_all(self) -> list[IntervalSummary]:
         """Close every open interval, the current one included (end of input)."""
         if self._st == -_INF:
             return []
-        closed = self._ledger.close_all(self._st, self._live())
-        self._closed_until = self._ledger.closed_until
-        self._schedule()
+        end = self._ledger.calendar.interval_bounds(self._st)[1]
+        closed = self._ledger.close(end, self._live())
+        self._sync()
         return self._emit(closed, [])
 
     # --- reads ------------------------------------------------------------------------------
@@ -560,7 +586,7 @@ class QueueState:
 
     @property
     def totals(self) -> Counters:
-        return derive(self.layout, self._ledger.totals_now(), 0.0, None)
+        return derive(self.layout, self._ledger.totals(), 0.0, None, 0.0)
 
     def _now(self, now: float) -> float:
         """Reads never look into the past of stream time."""
@@ -578,7 +604,8 @@ class QueueState:
         return sum(self._agent_counts[i] for i in _STAFFED)
 
     def _read(self, values: array, start: float, now: float) -> Counters:
-        counters = derive(self.layout, values, now - start, self._live())
+        shift = start - self._ledger.origin
+        counters = derive(self.layout, values, now - start, self._live(), shift)
         longest = self.longest_wait(now)
         if longest is not None and longest > counters.values[c.MAX_WAIT_SECONDS]:
             counters.values[c.MAX_WAIT_SECONDS] = longest
@@ -633,9 +660,7 @@ class QueueState:
             "anomalies": dict(self.anomalies),
             "waiting": dict(self._waiting),
             "in_service": {cid: list(v) for cid, v in self._in_service.items()},
-            "agents": {
-                aid: [AGENT_STATES[a.state], a.since] for aid, a in self._agents.items()
-            },
+            "agents": {aid: [AGENT_STATES[a.state], a.since] for aid, a in self._agents.items()},
             "phases": self._phases.to_json(),
             "ids": self._ids.to_json(),
             "callers": self._callers.to_json(),
@@ -667,7 +692,7 @@ class QueueState:
         self._parked_deadline += self._grace
         if self._st != -_INF:
             self._ledger.load_json(data["ledger"], self._st)
-        self._closed_until = self._ledger.closed_until
+        self._sync()
         self._schedule()
 
 

@@ -1,51 +1,27 @@
-"""Event-time sliding windows as rings of fixed-width buckets, plus accumulator helpers.
+"""Event-time sliding windows as prefix sums over ring buckets.
 
-A window of length W has ``slots`` buckets of width w = W/slots; bucket number of t is
-floor(t / w). The ring holds the buckets ``head − slots + 1 … head`` in one
-``array('d')`` (row ``b % slots``), and ``totals`` keeps their running sum, so reading a
-window is a copy of one row instead of a sum over the ring. Buckets that fall out of the
-ring are subtracted from the totals and zeroed; every ``slots`` advances the totals are
-rebuilt from the buckets, which bounds floating-point drift.
+A queue keeps one cumulative accumulator ``cum`` (everything booked so far). A window of
+length W has ``slots`` buckets of width w = W/slots; bucket number of t is floor(t / w).
+When stream time crosses the boundary b·w, the window stores ``cum`` in row ``b % slots``
+of its ring: S_b. The window read at bucket c is then ``cum − S_a`` with a = c − slots + 1,
+i.e. everything booked at t >= a·w. An event booked *after* a boundary it precedes
+(out of order) is also added to the snapshots of the boundaries after it, so it stays
+out of the ranges that start later. Booking an in-order event is one array update
+whatever the number of windows; crossing a boundary is one row copy.
 
-Timeline offsets (see :mod:`stream.counters`) in the buckets and totals are relative to
-``origin``, which the rebuild moves to the ring's oldest bucket so they stay small.
+Maxima cannot be subtracted: :class:`RecentMax` keeps, per maximum, the candidates of
+the last window length (a monotonic queue).
 """
 
 from __future__ import annotations
 
 from array import array
-from operator import add, sub
+from collections import deque
 from typing import Any
 
-from .counters import MAX_COLUMNS, TIMELINE_NETS, Counters, Layout
+from .counters import Counters, Layout
 
-__all__ = ["Counters", "Ring", "merge_into", "rebase", "sparse", "unsparse"]
-
-
-def merge_into(dst: array, off: int, origin: float, src: array, src_origin: float) -> None:
-    """Add accumulator ``src`` (offsets relative to ``src_origin``) to the row of ``dst``
-    at ``off`` (offsets relative to ``origin``); maxima take the max."""
-    n = len(src)
-    row = dst[off : off + n]
-    dst[off : off + n] = array("d", map(add, row, src))
-    for col in MAX_COLUMNS:
-        dst[off + col] = max(row[col], src[col])
-    shift = src_origin - origin
-    if shift:
-        for net in TIMELINE_NETS:
-            d = src[net]
-            if d:
-                dst[off + net + 1] += d * shift
-
-
-def rebase(acc: array, off: int, origin: float, new_origin: float) -> None:
-    """Make the timeline offsets of a row relative to ``new_origin``."""
-    shift = origin - new_origin
-    if shift:
-        for net in TIMELINE_NETS:
-            d = acc[off + net]
-            if d:
-                acc[off + net + 1] += d * shift
+__all__ = ["Counters", "RecentMax", "Ring", "sparse", "unsparse"]
 
 
 def sparse(values: array) -> list[float]:
@@ -57,32 +33,22 @@ def sparse(values: array) -> list[float]:
     return out
 
 
-def unsparse(data: list[Any], values: array, width: int, colmap: dict[int, int], old_width: int) -> None:
-    """Inverse of :func:`sparse` into zeroed ``values`` of rows of ``width`` columns, where
-    the data had rows of ``old_width`` columns and ``colmap`` maps old to new columns."""
+def unsparse(
+    data: list[Any], values: array, width: int, colmap: dict[int, int], old_width: int
+) -> None:
+    """Inverse of :func:`sparse` into zeroed ``values`` made of rows of ``width`` columns,
+    where the data had rows of ``old_width`` columns; ``colmap`` maps old to new columns."""
     for k in range(0, len(data), 2):
         row, col = divmod(int(data[k]), old_width)
         new = colmap.get(col)
-        if new is not None and row * width < len(values):
+        if new is not None and (row + 1) * width <= len(values):
             values[row * width + new] = float(data[k + 1])
 
 
 class Ring:
-    """One sliding window of a queue."""
+    """The boundary snapshots of one sliding window."""
 
-    __slots__ = (
-        "advances",
-        "buckets",
-        "head",
-        "n",
-        "name",
-        "origin",
-        "seconds",
-        "slots",
-        "totals",
-        "width",
-        "_zero_row",
-    )
+    __slots__ = ("head", "n", "name", "seconds", "slots", "snaps", "width")
 
     def __init__(self, name: str, seconds: float, slots: int, layout: Layout) -> None:
         self.name = name
@@ -90,110 +56,107 @@ class Ring:
         self.slots = slots
         self.width = seconds / slots
         self.n = layout.acc_width
-        self.buckets = layout.zeros(self.n * slots)
-        self.totals = layout.zeros()
-        self._zero_row = layout.zeros()
-        self.head: int | None = None  # newest bucket number in the ring
-        self.origin = 0.0
-        self.advances = 0  # head moves since the last rebuild
+        self.snaps = layout.zeros(self.n * slots)  # row b % slots: cum when b·w was crossed
+        self.head: int | None = None  # last boundary crossed
 
     def bucket_of(self, t: float) -> int:
         return int(t // self.width)
 
-    def slot(self, b: int) -> int:
-        """Offset of bucket ``b``'s row (moving the ring forward), or -1 if it is too old."""
+    def cross(self, b: int, cum: array) -> None:
+        """Stream time reached bucket ``b``: snapshot ``cum`` at every boundary up to it."""
         head = self.head
         if head is None:
-            self.head = b
-            self.origin = b * self.width
-        elif b > head:
-            self._advance(b)
-        elif b <= head - self.slots:
-            return -1
+            self.head = b  # earlier boundaries: nothing was booked, the zero rows are right
+            return
+        n, slots, snaps = self.n, self.slots, self.snaps
+        for nb in range(max(head + 1, b - slots + 1), b + 1):
+            off = (nb % slots) * n
+            snaps[off : off + n] = cum
+        self.head = b
+
+    def rows_after(self, t: float) -> range:
+        """Offsets of the snapshots of boundaries later than ``t`` (for a late booking)."""
+        head = self.head
+        if head is None:
+            return range(0)
+        first = max(self.bucket_of(t) + 1, head - self.slots + 1)
+        return range(first, head + 1)
+
+    def row(self, b: int) -> int:
         return (b % self.slots) * self.n
 
-    def _advance(self, b: int) -> None:
-        head, slots, n = self.head, self.slots, self.n
-        assert head is not None
-        self.head = b
-        if b - head >= slots:
-            self.buckets = array("d", bytes(len(self.buckets) * 8))
-            self.totals = array("d", self._zero_row)
-            self.origin = (b - slots + 1) * self.width
-            self.advances = 0
-            return
-        buckets, totals, zero = self.buckets, self.totals, self._zero_row
-        for nb in range(head + 1, b + 1):
-            off = (nb % slots) * n
-            row = buckets[off : off + n]
-            if any(row):
-                totals[:] = array("d", map(sub, totals, row))
-                buckets[off : off + n] = zero
-        self.advances += b - head
-        if self.advances >= slots:
-            self._rebuild()
+    def start(self, c: int) -> float:
+        """Start of the window read at bucket ``c``."""
+        return (c - self.slots + 1) * self.width
 
-    def _rebuild(self) -> None:
-        """Re-sum the totals from the buckets and move the origin to the oldest bucket."""
-        assert self.head is not None
-        new_origin = (self.head - self.slots + 1) * self.width
-        buckets, n = self.buckets, self.n
-        totals = array("d", self._zero_row)
-        for off in range(0, len(buckets), n):
-            rebase(buckets, off, self.origin, new_origin)
-            totals[:] = array("d", map(add, totals, buckets[off : off + n]))
-        self.totals = totals
-        self.origin = new_origin
-        self.advances = 0
-
-    def add(self, src: array, src_origin: float, b: int) -> None:
-        """Book an accumulator into bucket ``b`` (dropped if the bucket is out of the ring)."""
-        off = self.slot(b)
-        if off >= 0:
-            merge_into(self.buckets, off, self.origin, src, src_origin)
-            merge_into(self.totals, 0, self.origin, src, src_origin)
-
-    def read(self, c: int, extra: tuple[array, float, int] | None) -> tuple[array, float]:
-        """The window's accumulator at bucket ``c`` (>= head), offsets relative to its
-        start A = (c − slots + 1)·w, plus ``extra`` = (accumulator, origin, bucket) not
-        yet booked; returns (values, A)."""
+    def snapshot_at(self, c: int) -> array | None:
+        """S at the start of the window read at bucket ``c`` (>= head), or None when the
+        window starts after the last boundary crossed (nothing booked in it)."""
         a = c - self.slots + 1
-        start = a * self.width
-        head, n, slots, buckets = self.head, self.n, self.slots, self.buckets
-        if head is None or head < a:
-            values = array("d", self._zero_row)
-        else:
-            values = array("d", self.totals)
-            for b in range(head - slots + 1, a):  # in the ring but older than the window
-                off = (b % slots) * n
-                values[:] = array("d", map(sub, values, buckets[off : off + n]))
-            for col in MAX_COLUMNS:
-                values[col] = max(
-                    buckets[(b % slots) * n + col] for b in range(max(a, head - slots + 1), head + 1)
-                )
-        rebase(values, 0, self.origin, start)
-        if extra is not None and extra[2] >= a:
-            merge_into(values, 0, start, extra[0], extra[1])
-        return values, start
-
-    # --- snapshots -----------------------------------------------------------------
+        if self.head is None or a > self.head:
+            return None
+        off = self.row(a)
+        return self.snaps[off : off + self.n]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "seconds": self.seconds,
             "slots": self.slots,
             "head": self.head,
-            "origin": self.origin,
-            "advances": self.advances,
-            "buckets": sparse(self.buckets),
-            "totals": sparse(self.totals),
+            "snaps": sparse(self.snaps),
         }
 
     def load_json(self, data: dict[str, Any], colmap: dict[int, int], old_width: int) -> None:
         if data["seconds"] != self.seconds or data["slots"] != self.slots:
-            return  # the window changed shape: start it afresh
+            return  # the window changed shape: it starts afresh
         self.head = data["head"]
-        self.origin = float(data["origin"])
-        self.advances = int(data["advances"])
-        unsparse(data["buckets"], self.buckets, self.n, colmap, old_width)
-        unsparse(data["totals"], self.totals, self.n, colmap, old_width)
+        unsparse(data["snaps"], self.snaps, self.n, colmap, old_width)
+
+
+class RecentMax:
+    """Max of values observed at event times t, over ranges [A, now] with A at most
+    ``horizon`` before stream time: a queue of candidates with increasing t and
+    decreasing values (a candidate followed by a larger or equal one can never win)."""
+
+    __slots__ = ("horizon", "items")
+
+    def __init__(self, horizon: float) -> None:
+        self.horizon = horizon
+        self.items: deque[tuple[float, float]] = deque()
+
+    def push(self, t: float, value: float, stream_time: float) -> None:
+        items = self.items
+        if not items or t >= items[-1][0]:
+            while items and items[-1][1] <= value:
+                items.pop()
+            items.append((t, value))
+        else:
+            self._insert(t, value)
+        limit = stream_time - self.horizon
+        while items[0][0] < limit:
+            items.popleft()
+
+    def _insert(self, t: float, value: float) -> None:
+        items = self.items
+        i = len(items)
+        while i and items[i - 1][0] > t:
+            i -= 1
+        if i < len(items) and items[i][1] >= value:
+            return  # a later candidate is at least as large
+        items.insert(i, (t, value))
+        while i and items[i - 1][1] <= value:
+            del items[i - 1]
+            i -= 1
+
+    def since(self, start: float) -> float:
+        """The max over t >= ``start`` (0 when none)."""
+        for t, value in self.items:
+            if t >= start:
+                return value
+        return 0.0
+
+    def to_json(self) -> list[list[float]]:
+        return [list(item) for item in self.items]
+
+    def load_json(self, data: list[list[float]]) -> None:
+        self.items = deque((float(t), float(v)) for t, v in data)

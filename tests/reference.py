@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
+from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -50,10 +51,11 @@ READINGS = {
     "parked or ignored (conflicting outcome, stale agent event): stream time is a watermark",
     "phase_duplicate": "a second enqueue/ended/acw_ended (or the same outcome type again) "
     "for a call is a duplicate before anything else: no late count, no stream time",
-    "late_closing_span": "a time span (agent state, waiting call) closed by a late event "
-    "is not added to the sliding windows; spans still open count up to now",
-    "repeat_caller": "the most recent previously applied enqueue = the one with the "
-    "largest ts among those applied earlier",
+    "late_closing_span": "time-weighted values follow the doc's definitions of L(t) and "
+    "state time over the range: a span closed by a late event still counts in the windows "
+    "(not counting it would make the waiting time of the call vanish from the window)",
+    "repeat_caller": "the most recent previously applied enqueue = the one applied last "
+    "(processing order), not the one with the largest ts",
 }
 
 AGENT_STATES = tuple(s.value for s in AgentState if s is not AgentState.LOGGED_OUT)
@@ -132,17 +134,34 @@ def next_day_start(t: float, qc: QueueCfg) -> float:
     return min(s for s in _starts_around(t, qc) if s > t)
 
 
+@lru_cache(maxsize=4096)
+def _grid(ds: float, nd: float, tz_name: str, hhmm: str, size: float) -> tuple[float, ...]:
+    """Interval starts within the business day [ds, nd): the day start, then every
+    instant whose local wall time is on the grid hhmm + k*size (a wall time that occurs
+    twice on a fall-back day gives two starts; one in a spring-forward gap, none).
+    Brute force: look at every whole UTC minute of the day."""
+    tz = ZoneInfo(tz_name)
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    step = round(size / 60)
+    starts = [ds]
+    t = ds - ds % 60 + 60
+    while t < nd:
+        local = datetime.fromtimestamp(t, tz)
+        if ((local.hour * 60 + local.minute) - (hour * 60 + minute)) % step == 0:
+            starts.append(t)
+        t += 60
+    return tuple(starts)
+
+
 def interval_of(t: float, cfg: EngineCfg, qc: QueueCfg) -> tuple[float, float]:
-    """The fixed interval [start, end) holding ``t``: counted from the business-day start
-    in elapsed seconds, the last one cut at the next day start (on DST days a day has 23
-    or 25 hours); 86400 means the business day itself."""
+    """The fixed interval [start, end) holding ``t``: aligned to the local wall clock from
+    the business-day start, cut at the day's end; 86400 means the business day itself."""
     ds, nd = day_start(t, qc), next_day_start(t, qc)
-    size = cfg.interval_seconds
-    if size >= 86400:
+    if cfg.interval_seconds >= 86400:
         return ds, nd
-    k = math.floor((t - ds) / size)
-    start = ds + k * size
-    return start, min(start + size, nd)
+    starts = _grid(ds, nd, qc.timezone, qc.business_day_start, cfg.interval_seconds)
+    start = max(s for s in starts if s <= t)
+    return start, min([s for s in starts if s > t] + [nd])
 
 
 def window_start(now: float, length: float, slots: int) -> float:
@@ -189,6 +208,7 @@ class _Call:
     transferred: bool = False
     surveyed: bool = False
     wait_span: Span | None = None
+    dropped: str | None = None  # kind of its outcome, expired before the enqueue came
 
 
 @dataclass
@@ -196,6 +216,7 @@ class Sim:
     queue: str
     events: list[Event]  # the queue's events in processing order
     st_after: list[float | None]  # stream time after each position
+    waiting_after: list[int]  # number of calls waiting after each position
     stream_time: float | None
     recs: list[Rec]
     spans: list[Span]
@@ -225,20 +246,26 @@ def _is_phase_duplicate(e: Event, call: _Call | None) -> bool:
         return call.acw
     if isinstance(e, CallAnswered | CallAbandoned | CallLeft):
         # The same outcome sent again (another id) is a re-send, not a conflict.
-        known = call.outcome
+        known = call.outcome or call.dropped
         if known is None and call.parked is not None:
             known = _outcome_kind(call.parked[0])
         return known is not None and known == _outcome_kind(e)
     return False
 
 
-def simulate(events: Iterable[Event], cfg: EngineCfg, queue: str) -> Sim:
-    """Apply the doc's order-dependent rules to ``queue``'s events in processing order."""
+def simulate(
+    events: Iterable[Event], cfg: EngineCfg, queue: str, *, expire_on_advance_only: bool = False
+) -> Sim:
+    """Apply the doc's order-dependent rules to ``queue``'s events in processing order.
+
+    ``expire_on_advance_only`` (not the doc: for exploring the engine) drops parked
+    outcomes only when stream time moves, not when one arrives already expired."""
     qc: QueueCfg = cfg.queue(queue)
     evs = [e for e in events if queue in queues_of(e)]
     grace = cfg.grace_seconds
     st: float | None = None
     st_after: list[float | None] = []
+    waiting_after: list[int] = []
     seen: dict[str, float] = {}
     calls: dict[str, _Call] = {}
     callers: dict[str, list[float]] = {}  # caller -> ts of applied enqueues
@@ -273,11 +300,24 @@ def simulate(events: Iterable[Event], cfg: EngineCfg, queue: str) -> Sim:
         if (e.id in seen and horizon_ok) or _is_phase_duplicate(e, call):
             anomalies["duplicate"] += 1
             st_after.append(st)
+            waiting_after.append(len(waiting))
             continue
         seen[e.id] = e.ts
         late = st is not None and e.ts < st - grace
-        if late:
+        # An outcome that is parked is judged late when it is applied, not on arrival.
+        is_outcome = isinstance(e, CallAnswered | CallAbandoned | CallLeft)
+        parks = is_outcome and (
+            call is None
+            or (
+                call.enq is None
+                and call.outcome is None
+                and call.parked is None
+                and call.dropped is None
+            )
+        )
+        if late and not parks:
             anomalies["late"] += 1
+        advanced = st is None or e.ts > st
         st = e.ts if st is None else max(st, e.ts)
 
         if isinstance(e, AgentStateChanged):
@@ -308,19 +348,26 @@ def simulate(events: Iterable[Event], cfg: EngineCfg, queue: str) -> Sim:
                     # Earlier applied enqueues are all of other calls (a second enqueue
                     # of the same call is a phase duplicate).
                     if prev:
-                        last = max(prev)
+                        last = prev[-1]  # the most recently applied one
                         repeat = e.ts - qc.repeat_caller_hours * 3600 <= last <= e.ts
                     callers.setdefault(e.caller_id, []).append(e.ts)
                 recs.append(
                     Rec("enqueue", e.ts, pos, late, {"caller": has_caller, "repeat": repeat})
                 )
-                if call.parked is not None:
+                if call.dropped is not None:
+                    # The outcome is known (though dropped from the KPIs): not waiting.
+                    pass
+                elif call.parked is not None:
                     o, _ = call.parked
                     call.parked = None
                     # Counted now, attributed to the outcome's ts, lateness judged now.
                     o_late = o.ts < st - grace
                     if o_late:
                         anomalies["late"] += 1
+                    # The call never joins the live waiting list, but L(t) counts it for
+                    # enqueued <= t < outcome (docs/kpis.md, time-weighted queue length).
+                    span = Span("waiting", e.ts, pos, o.ts, pos, o_late, e.call_id)
+                    spans.append(span)
                     apply_outcome(o, call, pos, o_late)
                 elif len(waiting) >= cfg.max_waiting_calls:
                     anomalies["queue_full"] += 1
@@ -330,11 +377,15 @@ def simulate(events: Iterable[Event], cfg: EngineCfg, queue: str) -> Sim:
                     spans.append(call.wait_span)
                 if not late:
                     recs.append(Rec("qlen", e.ts, pos, late, {"n": len(waiting)}))
-            elif isinstance(e, CallAnswered | CallAbandoned | CallLeft):
-                if call.outcome is not None or call.parked is not None:
+            elif is_outcome:
+                if call.outcome is not None or call.parked is not None or call.dropped:
                     anomalies["conflicting_outcome"] += 1
                 elif call.enq is None:
                     call.parked = (e, pos)
+                    # Only the counters wait for the enqueue: the live state (in service)
+                    # follows the answer at once, like a late answer's does.
+                    if isinstance(e, CallAnswered) and not call.ended:
+                        in_service[e.call_id] = e.agent_id
                 else:
                     apply_outcome(e, call, pos, late)
             elif isinstance(e, CallTransferred):
@@ -342,7 +393,9 @@ def simulate(events: Iterable[Event], cfg: EngineCfg, queue: str) -> Sim:
                     call.transferred = True
                     recs.append(Rec("transfer", e.ts, pos, late))
             elif isinstance(e, CallEnded):
-                if call.outcome != "answered":
+                # An answer parked or dropped from the KPIs (no enqueue in time) is still an answer.
+                parked = _outcome_kind(call.parked[0]) if call.parked else None
+                if "answered" not in (call.outcome, call.dropped, parked):
                     anomalies["end_without_answer"] += 1
                 call.ended = True
                 in_service.pop(e.call_id, None)
@@ -362,6 +415,9 @@ def simulate(events: Iterable[Event], cfg: EngineCfg, queue: str) -> Sim:
         # Parked outcomes whose enqueue did not come within the grace are dropped.
         for c in calls.values():
             if c.parked is not None and st > c.parked[0].ts + grace:
+                if expire_on_advance_only and not advanced:
+                    continue
+                c.dropped = _outcome_kind(c.parked[0])
                 c.parked = None
                 anomalies["outcome_without_enqueue"] += 1
         # Stuck calls (older than max_wait in stream time) leave waiting.
@@ -377,8 +433,11 @@ def simulate(events: Iterable[Event], cfg: EngineCfg, queue: str) -> Sim:
                 )
                 anomalies["stuck_call_expired"] += 1
         st_after.append(st)
+        waiting_after.append(len(waiting))
 
-    return Sim(queue, evs, st_after, st, recs, spans, anomalies, waiting, in_service, agents)
+    return Sim(
+        queue, evs, st_after, waiting_after, st, recs, spans, anomalies, waiting, in_service, agents
+    )
 
 
 # --------------------------------------------------------------------------- counters
@@ -609,7 +668,7 @@ def _live_view(
 
 
 def observe(
-    sim: Sim, cfg: EngineCfg, now: float, *, late_spans_in_windows: bool = False
+    sim: Sim, cfg: EngineCfg, now: float, *, late_spans_in_windows: bool = True
 ) -> QueueView:
     """Everything the engine exposes for one queue, read at ``now`` (>= stream time)."""
     qc: QueueCfg = cfg.queue(sim.queue)
@@ -670,10 +729,24 @@ def intervals(
     qc: QueueCfg = cfg.queue(sim.queue)
     grace = cfg.grace_seconds
     n = len(sim.events)
-    touched = {interval_of(r.ts, cfg, qc) for r in sim.recs if r.kind != "qlen"}
-    touched |= {interval_of(e.ts, cfg, qc) for e in sim.events}
+
+    def open_at(end: float, pos: int) -> bool:
+        before = sim.st_after[pos - 1] if pos else None
+        return before is None or before < end + grace
+
+    # Intervals exist from the first one that something was booked into (while open)
+    # up to the one holding the stream time; those where nothing happened are skipped.
+    booked = [r.ts for r in sim.recs if open_at(interval_of(r.ts, cfg, qc)[1], r.pos)]
+    booked += [
+        sp.start for sp in sim.spans if open_at(interval_of(sp.start, cfg, qc)[1], sp.open_pos)
+    ]
+    if not booked or sim.stream_time is None:
+        return []
+    rows = [interval_of(min(booked), cfg, qc)]
+    while rows[-1][1] <= sim.stream_time:
+        rows.append(interval_of(rows[-1][1], cfg, qc))
     out: list[Summary] = []
-    for start, end in sorted(touched):
+    for start, end in rows:
         close = next(
             (p for p, st in enumerate(sim.st_after) if st is not None and st >= end + grace), None
         )
@@ -690,6 +763,17 @@ def intervals(
             sp_end = sp.end if sp.close_pos is not None and sp.close_pos < close else math.inf
             parts[sp.kind] += _overlap(sp.start, sp_end, start, end)
         c = counters(recs, parts, qc)
+        # "or the current number waiting": for an interval read at its end, the calls
+        # waiting just before the end, as known when it closed.
+        at_end = 0
+        for sp in sim.spans:
+            if sp.kind == "waiting" and sp.open_pos < close and sp.start < end:
+                known_end = sp.end if sp.close_pos is not None and sp.close_pos < close else None
+                at_end += known_end is None or known_end >= end
+        c["max_queue_length"] = max(c["max_queue_length"], at_end)
+        if not any(c.values()):
+            # Nothing at all happened (no event, no waiting call, no agent): no row.
+            continue
         out.append(Summary(sim.queue, start, end, c, kpis(c, qc, span=end - start, misses=None)))
     return out
 
@@ -698,5 +782,5 @@ def all_queues(events: Sequence[Event]) -> list[str]:
     return sorted({q for e in events for q in queues_of(e)})
 
 
-def simulate_all(events: Sequence[Event], cfg: EngineCfg) -> dict[str, Sim]:
-    return {q: simulate(events, cfg, q) for q in all_queues(events)}
+def simulate_all(events: Sequence[Event], cfg: EngineCfg, **kw: Any) -> dict[str, Sim]:
+    return {q: simulate(events, cfg, q, **kw) for q in all_queues(events)}

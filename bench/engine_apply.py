@@ -1,0 +1,154 @@
+"""Engine.apply() throughput on a synthetic contact-center stream, and memory per queue.
+
+    .venv/bin/python bench/engine_apply.py                 # defaults: 500 queues, 1M events
+    .venv/bin/python bench/engine_apply.py --queues 500 --events 300000 --memory-queues 10000
+
+The stream: calls arrive at every queue (Poisson); 75 % are answered (then ended, and half
+of them get an after-call-work event), 25 % abandon; agents go on_contact when they
+answer and back to available after the call. That gives roughly a quarter each of
+enqueues, outcomes, ended/acw and agent states. Timestamps are shuffled a little (a few
+percent of events arrive up to 5 s late), as with several producers. Events are built
+before timing; the timed loop is exactly what the worker does per record:
+``engine.apply(event, only_queue=key)``.
+
+Memory: tracemalloc over an engine that holds ``--memory-queues`` queues, each fed the
+same stream shape for ``--memory-seconds`` of event time (so windows, agents and the
+tables of recent calls are populated), divided by the number of queues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from stream.config import EngineConfig  # noqa: E402
+from stream.engine import Engine  # noqa: E402
+from stream.events import (  # noqa: E402
+    AfterCallWorkEnded,
+    AgentState,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallEnqueued,
+    Event,
+)
+
+T0 = 1_790_000_000.0
+
+
+def synthetic_stream(
+    queues: int, events: int, calls_per_queue_per_s: float, seed: int = 1
+) -> list[tuple[Event, str]]:
+    """About ``events`` (event, key) pairs in arrival order."""
+    rng = random.Random(seed)
+    calls = events // 4 + 1
+    rate = queues * calls_per_queue_per_s
+    out: list[tuple[float, Event, str]] = []
+    t = T0
+    for n in range(calls):
+        t += rng.expovariate(rate)
+        queue = f"queue-{rng.randrange(queues)}"
+        cid = f"call-{n}"
+        agent = f"agent-{rng.randrange(20)}-{queue}"
+        caller = f"+49{rng.randrange(10**6)}" if rng.random() < 0.8 else None
+        out.append((t, CallEnqueued(f"e{n}.0", t, queue, cid, caller_id=caller), queue))
+        wait = rng.expovariate(1 / 25)
+        answered_at = t + wait
+        if rng.random() < 0.25:
+            out.append((answered_at, CallAbandoned(f"e{n}.1", answered_at, queue, cid), queue))
+            continue
+        out.append((answered_at, CallAnswered(f"e{n}.1", answered_at, queue, cid, agent), queue))
+        on = AgentStateChanged(f"e{n}.a", answered_at, agent, AgentState.ON_CONTACT, (queue,))
+        out.append((answered_at, on, queue))
+        talk = rng.expovariate(1 / 180)
+        ended = answered_at + talk
+        out.append((ended, CallEnded(f"e{n}.2", ended, queue, cid, agent, talk, 0.0), queue))
+        done = ended
+        if rng.random() < 0.5:
+            done = ended + rng.expovariate(1 / 30)
+            acw = AfterCallWorkEnded(f"e{n}.3", done, queue, cid, agent, done - ended)
+            out.append((done, acw, queue))
+        free = AgentStateChanged(f"e{n}.b", done, agent, AgentState.AVAILABLE, (queue,))
+        out.append((done, free, queue))
+    # Arrival order: by timestamp, except a few percent delayed by up to 5 s.
+    keyed = [(t + (rng.uniform(0, 5) if rng.random() < 0.05 else 0.0), e, q) for t, e, q in out]
+    keyed.sort(key=lambda item: item[0])
+    return [(e, q) for _, e, q in keyed]
+
+
+def measure_throughput(stream: list[tuple[Event, str]], repeat: int) -> float:
+    best = 0.0
+    for _ in range(repeat):
+        engine = Engine(EngineConfig())
+        apply = engine.apply
+        gc.collect()
+        gc.disable()
+        start = time.perf_counter()
+        for event, key in stream:
+            apply(event, key)
+        elapsed = time.perf_counter() - start
+        gc.enable()
+        best = max(best, len(stream) / elapsed)
+    return best
+
+
+def measure_memory(queues: int, seconds: float, calls_per_queue_per_s: float) -> float:
+    events = int(queues * seconds * calls_per_queue_per_s * 4)
+    stream = synthetic_stream(queues, events, calls_per_queue_per_s, seed=2)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    engine = Engine(EngineConfig())
+    for event, key in stream:
+        engine.apply(event, key)
+    del event
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(engine.queues) == queues, len(engine.queues)
+    return used / queues
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--queues", type=int, default=500, help="queues in the throughput run")
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to apply")
+    parser.add_argument(
+        "--rate", type=float, default=0.1, help="calls per second per queue (event time)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
+    parser.add_argument("--memory-queues", type=int, default=10_000, help="0 skips memory")
+    parser.add_argument(
+        "--memory-seconds", type=float, default=3600.0, help="event time fed per queue"
+    )
+    parser.add_argument(
+        "--memory-rate", type=float, default=0.01, help="calls/s per queue in the memory run"
+    )
+    args = parser.parse_args(argv)
+
+    stream = synthetic_stream(args.queues, args.events, args.rate)
+    kinds: dict[str, int] = {}
+    for event, _ in stream:
+        kinds[event.TYPE] = kinds.get(event.TYPE, 0) + 1
+    mix = ", ".join(f"{k} {v / len(stream):.0%}" for k, v in sorted(kinds.items()))
+    print(f"stream: {len(stream):,} events over {args.queues} queues ({mix})")
+    rate = measure_throughput(stream, args.repeat)
+    print(f"apply: {rate:,.0f} events/s ({1e6 / rate:.2f} µs/event)")
+    if args.memory_queues:
+        per_queue = measure_memory(args.memory_queues, args.memory_seconds, args.memory_rate)
+        print(
+            f"memory: {per_queue / 1024:.1f} KiB per queue at {args.memory_queues:,} queues "
+            f"({args.memory_seconds:g} s of event time at {args.memory_rate:g} calls/s/queue)"
+        )
+
+
+if __name__ == "__main__":
+    main()

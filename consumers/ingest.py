@@ -1,0 +1,286 @@
+"""The ingest loop: consumer group, batches, dead letters, intervals, checkpoints.
+
+One loop per worker process. It reads the events topic with ``getmany`` (batches, not a
+faust per-event agent), hands each record to :class:`RecordHandler`, and every
+``flush_interval`` makes the work durable in this order:
+
+1. dead-letter records and closed interval summaries are acknowledged by Kafka;
+2. the changed queues' snapshots (with the offset they include) are acknowledged;
+3. the input offsets are committed.
+
+A crash between any two steps replays from the last commit; the snapshot offsets make the
+replay skip what the state already holds (dead letters and intervals are at least once,
+with the source offset / interval bounds in them to deduplicate downstream).
+On revocation the partitions are flushed before they are given up; on assignment their
+queues are restored before the first record is read, and ``ready`` stays false meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Iterable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from stream.engine import Engine
+from stream.queue import IntervalSummary
+
+from .checkpoint import SnapshotStore
+from .inbound import Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
+from .kafka_options import client_options
+from .self_metrics import WorkerStats
+from .settings import Settings
+
+log = logging.getLogger("callpulse.ingest")
+
+MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
+
+
+def dead_letter_headers(reason: str, detail: str, partition: int, offset: int) -> list:
+    return [
+        ("callpulse-reason", reason.encode()),
+        ("callpulse-detail", detail[:500].encode()),
+        ("callpulse-source-partition", str(partition).encode()),
+        ("callpulse-source-offset", str(offset).encode()),
+    ]
+
+
+def interval_record(summary: IntervalSummary) -> tuple[bytes, bytes]:
+    key = f"{summary.queue}|{summary.start:.0f}".encode()
+    value = orjson.dumps(
+        {
+            "queue": summary.queue,
+            "start": summary.start,
+            "end": summary.end,
+            "counters": summary.counters.as_dict(),
+            "kpis": summary.kpis,
+        }
+    )
+    return key, value
+
+
+class IngestLoop(ConsumerRebalanceListener):
+    def __init__(self, settings: Settings, stats: WorkerStats) -> None:
+        self.settings = settings
+        self.stats = stats
+        self.owned: dict[int, OwnedPartition] = {}
+        self.queue_count = QueueCount()
+        worker = settings.worker
+        self.handler = RecordHandler(
+            settings.engine,
+            Limits(worker.max_message_bytes, worker.max_queues, worker.max_label_length),
+            self.queue_count,
+        )
+        self.ready = False
+        self._pending: list[Awaitable] = []  # sends that must be acked before a snapshot
+        self._consumer: AIOKafkaConsumer | None = None
+        self._restorer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._store: SnapshotStore | None = None
+        self._stopping = asyncio.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        kafka, topics, worker = self.settings.kafka, self.settings.topics, self.settings.worker
+        self._producer = AIOKafkaProducer(
+            **client_options(kafka, "producer"),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_request_size=MAX_SNAPSHOT_BYTES,
+        )
+        self._restorer = AIOKafkaConsumer(
+            **client_options(kafka, "restore"),
+            enable_auto_commit=False,
+            fetch_max_bytes=MAX_SNAPSHOT_BYTES * 2,
+            max_partition_fetch_bytes=MAX_SNAPSHOT_BYTES,
+        )
+        self._consumer = AIOKafkaConsumer(
+            **client_options(kafka, "consumer"),
+            group_id=worker.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=max(1 << 20, worker.max_message_bytes * 2),
+        )
+        await self._producer.start()
+        await self._restorer.start()
+        self._store = SnapshotStore(self._producer, topics.snapshots)
+        await self._consumer.start()
+        self._consumer.subscribe([topics.events], listener=self)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._consumer is not None:
+            try:
+                await self.flush(list(self.owned.values()))
+            except KafkaError as error:
+                log.warning("final flush failed: %s", error)
+            await self._consumer.stop()
+        for client in (self._restorer, self._producer):
+            if client is not None:
+                await client.stop()
+
+    # --- rebalance -----------------------------------------------------------------------
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        parts = [self.owned[tp.partition] for tp in revoked if tp.partition in self.owned]
+        if not parts:
+            return
+        try:
+            await self.flush(parts)
+        except KafkaError as error:  # the next owner replays from the last durable snapshot
+            log.warning("flush on revoke failed, the next owner replays: %s", error)
+        for part in parts:
+            self._drop(part)
+        log.info("revoked partitions %s", sorted(p.partition for p in parts))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.ready = False
+        wanted = sorted(tp.partition for tp in assigned if tp.partition not in self.owned)
+        started = time.monotonic()
+        assert self._store is not None and self._restorer is not None
+        for checkpoint in await self._store.read(self._restorer, wanted):
+            engine = Engine(self.settings.engine)
+            offsets: dict[str, int] = {}
+            for queue, saved in checkpoint.queues.items():
+                engine.restore(saved.state)
+                offsets[queue] = saved.offset
+            part = OwnedPartition(checkpoint.partition, engine, offsets)
+            part.stream_time = max(
+                (q.stream_time or 0.0 for q in engine.queues.values()), default=0.0
+            )
+            part.snapshot_at = time.time()
+            self.owned[part.partition] = part
+            self.queue_count.value += len(engine.queues)
+        self.stats.last_restore_seconds = time.monotonic() - started
+        self.ready = True
+        log.info(
+            "assigned partitions %s, restored in %.2fs", wanted, self.stats.last_restore_seconds
+        )
+
+    async def _rewind(self) -> None:
+        """Drop the in-memory state of every owned partition and restore it from the
+        checkpoints, reading again from the committed offsets."""
+        assert self._consumer is not None
+        self._pending.clear()
+        parts = list(self.owned.values())
+        for part in parts:
+            self._drop(part)
+        topic = self.settings.topics.events
+        assigned = [TopicPartition(topic, p.partition) for p in parts]
+        await self.on_partitions_assigned(assigned)
+        for tp in assigned:
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+
+    def _drop(self, part: OwnedPartition) -> None:
+        self.owned.pop(part.partition, None)
+        self.queue_count.value -= len(part.engine.queues)
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        assert self._consumer is not None
+        flush_every = self.settings.worker.flush_interval_seconds
+        next_flush = time.monotonic() + flush_every
+        needs_rewind = False
+        while not self._stopping.is_set():
+            try:
+                if needs_rewind:
+                    await self._rewind()
+                    needs_rewind = False
+                batches = await self._consumer.getmany(
+                    timeout_ms=100, max_records=self.settings.worker.batch_max_records
+                )
+                for tp, records in batches.items():
+                    part = self.owned.get(tp.partition)
+                    if part is not None:
+                        self._consume(part, records)
+                if time.monotonic() >= next_flush:
+                    await self.flush(list(self.owned.values()))
+                    next_flush = time.monotonic() + flush_every
+            except KafkaError as error:
+                # Something read since the last flush may not be durable (a dead letter, an
+                # interval): go back to the last durable checkpoint and read again.
+                self.stats.kafka_errors += 1
+                log.warning("kafka error, rewinding to the last checkpoint: %s", error)
+                needs_rewind = True
+                await asyncio.sleep(1.0)
+
+    def _consume(self, part: OwnedPartition, records: list) -> None:
+        handle = self.handler.handle
+        latest_ts = None
+        for record in records:
+            try:
+                ts = handle(part, record.offset, record.key, record.value)
+            except Rejected as rejected:
+                self._dead_letter(part, record, rejected)
+                continue
+            if ts is not None:
+                latest_ts = ts
+        self.stats.consumed += len(records)
+        if latest_ts is not None:  # one latency sample per batch keeps the hot path lean
+            self.stats.observe_latency(time.time() - latest_ts)
+        self._publish_intervals(part.engine.take_closed())
+
+    def _dead_letter(self, part: OwnedPartition, record, rejected: Rejected) -> None:
+        assert self._producer is not None
+        self.stats.count_dead_letter(rejected.reason)
+        self._pending.append(
+            asyncio.ensure_future(
+                self._producer.send(
+                    self.settings.topics.dead_letter,
+                    value=record.value,
+                    key=record.key,
+                    headers=dead_letter_headers(
+                        rejected.reason, rejected.detail, part.partition, record.offset
+                    ),
+                )
+            )
+        )
+
+    def _publish_intervals(self, summaries: list[IntervalSummary]) -> None:
+        assert self._producer is not None
+        for summary in summaries:
+            key, value = interval_record(summary)
+            self._pending.append(
+                asyncio.ensure_future(
+                    self._producer.send(self.settings.topics.intervals, value=value, key=key)
+                )
+            )
+        self.stats.intervals_published += len(summaries)
+
+    async def flush(self, parts: list[OwnedPartition]) -> None:
+        """Make everything read so far durable, then commit (module docstring)."""
+        assert self._consumer is not None and self._store is not None
+        for part in parts:
+            closed = part.engine.advance(part.stream_time)
+            if closed:
+                part.dirty.update(s.queue for s in closed)
+                self._publish_intervals(closed)
+        pending, self._pending = self._pending, []
+        for sent in pending:  # send() futures resolve to delivery futures
+            await (await sent)
+        commits: dict[TopicPartition, int] = {}
+        for part in parts:
+            if part.last_offset <= part.flushed_offset:
+                continue
+            states = {q: part.engine.snapshot([q]) for q in part.dirty}
+            await self._store.write(part.partition, part.last_offset, states)
+            part.dirty.clear()
+            part.flushed_offset = part.last_offset
+            part.snapshot_at = time.time()
+            commits[TopicPartition(self.settings.topics.events, part.partition)] = (
+                part.last_offset + 1
+            )
+        if commits:
+            await self._consumer.commit(commits)

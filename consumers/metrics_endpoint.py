@@ -1,0 +1,166 @@
+"""The body of ``/metrics``: per-queue metrics of the owned partitions plus self-metrics.
+
+Rendering runs in the event loop that also ingests, so it must not hold it for long: it
+yields to the loop every ``QUEUES_PER_SLICE`` queues, and concurrent scrapes within
+``max_age`` share one rendered (and gzipped) body instead of rendering again.
+A worker only renders the queues of partitions it owns, so the sum over workers never
+counts a queue twice; a revoked partition's series disappear with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .exposition import ExpositionWriter, MetricInfo, format_value
+from .inbound import OwnedPartition
+from .queue_metrics import RenderOptions, render_queue
+from .self_metrics import WorkerStats
+
+QUEUES_PER_SLICE = 200
+
+CONSUMED = MetricInfo(
+    "callpulse_events_consumed_total", "counter", "Records read from the events topic."
+)
+APPLIED = MetricInfo("callpulse_events_applied_total", "counter", "Events applied to the engine.")
+SKIPPED = MetricInfo(
+    "callpulse_events_skipped_total",
+    "counter",
+    "Records skipped because a restored snapshot already included them.",
+)
+DEAD_LETTERED = MetricInfo(
+    "callpulse_events_dead_lettered_total",
+    "counter",
+    "Records sent to the dead-letter topic.",
+    ("reason",),
+)
+LATE = MetricInfo(
+    "callpulse_events_late_total",
+    "counter",
+    "Events later than the grace period (all owned queues).",
+)
+INTERVALS = MetricInfo(
+    "callpulse_intervals_published_total", "counter", "Closed interval summaries published."
+)
+KAFKA_ERRORS = MetricInfo(
+    "callpulse_kafka_errors_total",
+    "counter",
+    "Kafka errors that made the worker rewind to its checkpoint.",
+)
+LAG = MetricInfo(
+    "callpulse_consumer_lag", "gauge", "Records behind the partition's end.", ("partition",)
+)
+SNAPSHOT_AGE = MetricInfo(
+    "callpulse_snapshot_age_seconds",
+    "gauge",
+    "Seconds since the partition's last durable snapshot.",
+    ("partition",),
+)
+QUEUES_OWNED = MetricInfo("callpulse_queues_owned", "gauge", "Queues this worker owns and exports.")
+RESTORE = MetricInfo(
+    "callpulse_restore_duration_seconds", "gauge", "Duration of the last state restore."
+)
+LATENCY = MetricInfo(
+    "callpulse_event_apply_latency_seconds",
+    "histogram",
+    "Event time to applied, one sample per batch (the batch's newest event).",
+)
+RENDER = MetricInfo(
+    "callpulse_scrape_duration_seconds", "gauge", "Time the previous /metrics render took."
+)
+
+SELF_METRICS = (
+    CONSUMED, APPLIED, SKIPPED, DEAD_LETTERED, LATE, INTERVALS, KAFKA_ERRORS, LAG,
+    SNAPSHOT_AGE, QUEUES_OWNED, RESTORE, LATENCY, RENDER,
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Rendered:
+    text: bytes
+    gzipped: bytes | None
+    at: float
+
+
+class MetricsEndpoint:
+    def __init__(
+        self,
+        owned: Callable[[], list[OwnedPartition]],
+        stats: WorkerStats,
+        options: RenderOptions,
+        lag: Callable[[int], int | None],
+        counts: Callable[[], tuple[int, int]],
+        max_age: float = 0.5,
+    ) -> None:
+        self._owned = owned
+        self._stats = stats
+        self._options = options
+        self._lag = lag
+        self._counts = counts  # (applied, skipped)
+        self._max_age = max_age
+        self._cached: Rendered | None = None
+        self._rendering: asyncio.Task[Rendered] | None = None
+        self.last_render_seconds = 0.0
+
+    async def body(self, accept_gzip: bool) -> tuple[bytes, bool]:
+        """The current body and whether it is gzip-encoded."""
+        cached = self._cached
+        if cached is None or time.monotonic() - cached.at > self._max_age:
+            if self._rendering is None or self._rendering.done():
+                self._rendering = asyncio.ensure_future(self._render())
+            cached = self._cached = await asyncio.shield(self._rendering)
+        if accept_gzip:
+            if cached.gzipped is None:
+                cached.gzipped = gzip.compress(cached.text, compresslevel=1)
+            return cached.gzipped, True
+        return cached.text, False
+
+    async def _render(self) -> Rendered:
+        started = time.perf_counter()
+        out = ExpositionWriter()
+        now = time.time()
+        parts = self._owned()
+        rendered = 0
+        for part in parts:
+            for state in list(part.engine.queues.values()):
+                render_queue(out, state, now, self._options)
+                rendered += 1
+                if rendered % QUEUES_PER_SLICE == 0:
+                    await asyncio.sleep(0)  # let the ingest loop run
+                    now = time.time()
+        self._render_self(out, parts, rendered)
+        text = out.render().encode()
+        self.last_render_seconds = time.perf_counter() - started
+        return Rendered(text, None, time.monotonic())
+
+    def _render_self(self, out: ExpositionWriter, parts: list[OwnedPartition], queues: int) -> None:
+        stats = self._stats
+        applied, skipped = self._counts()
+        out.sample(CONSUMED, "", stats.consumed)
+        out.sample(APPLIED, "", applied)
+        out.sample(SKIPPED, "", skipped)
+        for reason, count in sorted(stats.dead_letters.items()):
+            out.sample(DEAD_LETTERED, f'{{reason="{reason}"}}', count)
+        out.family(DEAD_LETTERED)  # the family is listed even before any dead letter
+        late = sum(s.anomalies.get("late", 0) for p in parts for s in p.engine.queues.values())
+        out.sample(LATE, "", late)
+        out.sample(INTERVALS, "", stats.intervals_published)
+        out.sample(KAFKA_ERRORS, "", stats.kafka_errors)
+        now = time.time()
+        for part in sorted(parts, key=lambda p: p.partition):
+            label = f'{{partition="{part.partition}"}}'
+            out.sample(LAG, label, self._lag(part.partition))
+            if part.snapshot_at is not None:
+                out.sample(SNAPSHOT_AGE, label, now - part.snapshot_at)
+        out.sample(QUEUES_OWNED, "", queues)
+        out.sample(RESTORE, "", stats.last_restore_seconds)
+        lines = out.family(LATENCY)
+        name = LATENCY.name
+        for le, count in stats.latency.cumulative():
+            lines.append(f'{name}_bucket{{le="{le}"}} {count}\n')
+        lines.append(f"{name}_sum {format_value(stats.latency.total)}\n")
+        lines.append(f"{name}_count {stats.latency.count}\n")
+        out.sample(RENDER, "", self.last_render_seconds)

@@ -1,0 +1,193 @@
+"""Worker settings: one YAML file, every key overridable by an environment variable.
+
+Sections (all optional; every key is documented in docs/configuration.md):
+
+- ``kafka``   — how to reach the cluster (bootstrap servers, SASL / TLS);
+- ``topics``  — topic names, partitions and replication for the topics the worker creates;
+- ``worker``  — consumer group, web bind address, batching, flush interval, input bounds;
+- ``engine``  — the KPI engine (windows, grace, per-queue SL settings): stream/config.py.
+
+Environment overrides use ``CALLPULSE_<SECTION>__<KEY>`` (double underscore between levels),
+e.g. ``CALLPULSE_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` or
+``CALLPULSE_ENGINE__DEFAULTS__SL_TARGET=0.9``. Values are read as YAML scalars, so numbers
+and booleans keep their type. Secrets (``sasl_password``) are never printed: ``redacted()``
+gives a copy safe to log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stream.config import (
+    ConfigError,
+    EngineConfig,
+    _integer,
+    _mapping,
+    _positive_duration,
+    _reject_unknown,
+    engine_config_from_dict,
+)
+
+ENV_PREFIX = "CALLPULSE_"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "callpulse"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None  # secret: never logged
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSettings:
+    events: str = "callpulse.events"
+    dead_letter: str = "callpulse.events.dlq"
+    snapshots: str = "callpulse.snapshots"
+    intervals: str = "callpulse.intervals"
+    alerts: str = "callpulse.alerts"
+    partitions: int = 12
+    replication_factor: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    group_id: str = "callpulse"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    flush_interval_seconds: float = 1.0
+    batch_max_records: int = 5000
+    max_message_bytes: int = 65536
+    max_queues: int = 5000
+    max_label_length: int = 64
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    worker: WorkerSettings = WorkerSettings()
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+    def redacted(self) -> dict[str, Any]:
+        """A dict of the settings that is safe to log (secrets masked)."""
+        kafka = {f.name: getattr(self.kafka, f.name) for f in fields(KafkaSettings)}
+        if kafka["sasl_password"]:
+            kafka["sasl_password"] = "***"
+        return {
+            "kafka": kafka,
+            "topics": {f.name: getattr(self.topics, f.name) for f in fields(TopicSettings)},
+            "worker": {f.name: getattr(self.worker, f.name) for f in fields(WorkerSettings)},
+        }
+
+
+def _scalar_section(cls: type, path: str, data: Any) -> Any:
+    """Build a flat settings dataclass, checking each value against the field's default type."""
+    data = _mapping(path, data)
+    names = tuple(f.name for f in fields(cls))
+    _reject_unknown(path, data, names)
+    default = cls()
+    values: dict[str, Any] = {}
+    for name, raw in data.items():
+        key = f"{path}.{name}"
+        current = getattr(default, name)
+        if name.endswith("_seconds"):
+            values[name] = _positive_duration(key, raw)
+        elif isinstance(current, bool):
+            if not isinstance(raw, bool):
+                raise ConfigError(f"{key}: expected true or false, got {raw!r}")
+            values[name] = raw
+        elif isinstance(current, int):
+            values[name] = _integer(key, raw, 1)
+        elif raw is None or isinstance(raw, str):
+            values[name] = raw
+        else:
+            raise ConfigError(f"{key}: expected a string, got {raw!r}")
+    return replace(default, **values)
+
+
+def _check_kafka(kafka: KafkaSettings) -> None:
+    if kafka.security_protocol not in SECURITY_PROTOCOLS:
+        raise ConfigError(
+            f"kafka.security_protocol: must be one of {', '.join(SECURITY_PROTOCOLS)}, "
+            f"got {kafka.security_protocol!r}"
+        )
+    if kafka.security_protocol.startswith("SASL"):
+        if kafka.sasl_mechanism not in SASL_MECHANISMS:
+            raise ConfigError(
+                f"kafka.sasl_mechanism: must be one of {', '.join(SASL_MECHANISMS)} with "
+                f"{kafka.security_protocol}, got {kafka.sasl_mechanism!r}"
+            )
+        if not kafka.sasl_username or not kafka.sasl_password:
+            raise ConfigError(
+                "kafka.sasl_username / kafka.sasl_password: both are required with "
+                f"{kafka.security_protocol}"
+            )
+
+
+def settings_from_dict(data: Mapping[str, Any]) -> Settings:
+    data = _mapping("", data)
+    _reject_unknown("", data, tuple(f.name for f in fields(Settings)))
+    kafka = _scalar_section(KafkaSettings, "kafka", data.get("kafka", {}))
+    _check_kafka(kafka)
+    topics = _scalar_section(TopicSettings, "topics", data.get("topics", {}))
+    worker = _scalar_section(WorkerSettings, "worker", data.get("worker", {}))
+    engine = engine_config_from_dict(_mapping("engine", data.get("engine", {})), "engine")
+    return Settings(kafka=kafka, topics=topics, worker=worker, engine=engine)
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``CALLPULSE_A__B=value`` variables onto the nested dict ``data`` (a copy)."""
+    merged: dict[str, Any] = _deep_copy(data)
+    for name, text in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = merged
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(keys)} overrides a value that is not a map")
+            node = child
+        try:
+            node[keys[-1]] = yaml.safe_load(text) if text else None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{name}: not a valid value ({error.problem})") from None
+    return merged
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the YAML file (if any), overlay the environment, validate."""
+    data: Any = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}:{where}: not valid YAML") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+    merged = apply_env_overrides(data, os.environ if environ is None else environ)
+    return settings_from_dict(merged)

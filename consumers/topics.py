@@ -1,0 +1,73 @@
+"""Create the worker's topics when they are missing.
+
+The snapshots topic must have exactly as many partitions as the events topic (snapshots
+partition *p* holds the state read from events partition *p*), so it is created from the
+events topic's actual partition count, and a mismatch is a startup error, not a surprise.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from .kafka_options import client_options
+from .settings import Settings
+
+log = logging.getLogger("callpulse.topics")
+
+SNAPSHOT_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "max.message.bytes": str(16 * 1024 * 1024),
+    "segment.ms": "600000",  # roll segments often so compaction keeps restores short
+    "min.cleanable.dirty.ratio": "0.1",
+}
+
+
+class TopicMismatch(RuntimeError):
+    pass
+
+
+async def ensure_topics(settings: Settings) -> int:
+    """Create missing topics; returns the events topic's partition count."""
+    topics = settings.topics
+    admin = AIOKafkaAdminClient(**client_options(settings.kafka, "admin"))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        rf = topics.replication_factor
+        if topics.events not in existing:
+            await _create(admin, NewTopic(topics.events, topics.partitions, rf))
+        partitions = await _partition_count(admin, topics.events)
+        wanted = [
+            NewTopic(topics.dead_letter, partitions, rf),
+            NewTopic(topics.intervals, partitions, rf),
+            NewTopic(topics.alerts, 1, rf),
+            NewTopic(topics.snapshots, partitions, rf, topic_configs=SNAPSHOT_TOPIC_CONFIG),
+        ]
+        for topic in wanted:
+            if topic.name not in existing:
+                await _create(admin, topic)
+        snapshot_partitions = await _partition_count(admin, topics.snapshots)
+        if snapshot_partitions != partitions:
+            raise TopicMismatch(
+                f"topics.snapshots: {topics.snapshots!r} has {snapshot_partitions} partitions "
+                f"but {topics.events!r} has {partitions}; they must match"
+            )
+        return partitions
+    finally:
+        await admin.close()
+
+
+async def _create(admin: AIOKafkaAdminClient, topic: NewTopic) -> None:
+    try:
+        await admin.create_topics([topic])
+        log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
+    except TopicAlreadyExistsError:  # another worker created it first
+        pass
+
+
+async def _partition_count(admin: AIOKafkaAdminClient, topic: str) -> int:
+    described = await admin.describe_topics([topic])
+    return len(described[0]["partitions"])

@@ -1,0 +1,208 @@
+"""Fast tests of the worker's pure parts: settings, the record handler, the exposition."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from consumers.checkpoint import decode_checkpoint, encode_checkpoint
+from consumers.exposition import ExpositionWriter, MetricInfo, format_value
+from consumers.inbound import Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
+from consumers.metrics_endpoint import MetricsEndpoint
+from consumers.queue_metrics import QUEUE_METRICS, RenderOptions, scopes_for
+from consumers.self_metrics import Histogram, WorkerStats
+from consumers.settings import ConfigError, apply_env_overrides, load_settings, settings_from_dict
+from stream.config import EngineConfig
+from stream.decode import encode
+from stream.engine import Engine
+from stream.events import CallAnswered, CallEnqueued
+
+T = 1_790_000_000.0
+
+
+# --- settings ------------------------------------------------------------------------
+
+
+def test_defaults_are_valid_and_bind_to_loopback():
+    settings = settings_from_dict({})
+    assert settings.worker.web_host == "127.0.0.1"
+    assert settings.kafka.security_protocol == "PLAINTEXT"
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"kafka": {"bootstrap_server": "x"}}, "kafka.bootstrap_server"),
+        ({"worker": {"web_port": "eighty"}}, "worker.web_port"),
+        ({"worker": {"flush_interval_seconds": -1}}, "worker.flush_interval_seconds"),
+        ({"kafka": {"security_protocol": "TLS"}}, "kafka.security_protocol"),
+        ({"kafka": {"security_protocol": "SASL_SSL"}}, "kafka.sasl_mechanism"),
+        ({"engine": {"defaults": {"sl_target": 7}}}, "engine.defaults.sl_target"),
+        ({"topic": {}}, "topic"),
+    ],
+)
+def test_invalid_settings_name_the_key(data, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        settings_from_dict(data)
+
+
+def test_environment_overrides_nested_keys_with_yaml_types():
+    merged = apply_env_overrides(
+        {"worker": {"web_port": 1}},
+        {
+            "CALLPULSE_WORKER__WEB_PORT": "7000",
+            "CALLPULSE_KAFKA__SSL_CHECK_HOSTNAME": "false",
+            "CALLPULSE_ENGINE__DEFAULTS__SL_TARGET": "0.9",
+            "UNRELATED": "1",
+        },
+    )
+    settings = settings_from_dict(merged)
+    assert settings.worker.web_port == 7000
+    assert settings.kafka.ssl_check_hostname is False
+    assert settings.engine.default_queue.sl_target == 0.9
+
+
+def test_secrets_are_masked_in_the_loggable_form(tmp_path):
+    path = tmp_path / "callpulse.yaml"
+    path.write_text(
+        "kafka:\n  security_protocol: SASL_SSL\n  sasl_mechanism: SCRAM-SHA-512\n"
+        "  sasl_username: svc\n  sasl_password: hunter2\n"
+    )
+    settings = load_settings(path, environ={})
+    assert settings.kafka.sasl_password == "hunter2"
+    assert "hunter2" not in repr(settings.redacted())
+
+
+def test_yaml_errors_name_the_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("worker:\n  web_port: [1,\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: line \d+"):
+        load_settings(path, environ={})
+
+
+# --- the record handler --------------------------------------------------------------
+
+
+def _handler(max_queues: int = 10) -> tuple[RecordHandler, OwnedPartition]:
+    config = EngineConfig()
+    handler = RecordHandler(config, Limits(65536, max_queues, 64), QueueCount())
+    return handler, OwnedPartition(0, Engine(config))
+
+
+def test_valid_record_is_applied_and_marks_the_queue_dirty():
+    handler, part = _handler()
+    ts = handler.handle(part, 5, b"sales", encode(CallEnqueued("e1", T, "sales", "c1")))
+    assert ts == T
+    assert part.engine.queues["sales"].calls_waiting == 1
+    assert part.dirty == {"sales"} and part.last_offset == 5
+
+
+def test_records_already_in_the_restored_snapshot_are_skipped():
+    handler, part = _handler()
+    part.restored_offsets["sales"] = 9
+    value = encode(CallEnqueued("e1", T, "sales", "c1"))
+    assert handler.handle(part, 9, b"sales", value) is None
+    assert "sales" not in part.engine.queues and handler.skipped == 1
+    assert handler.handle(part, 10, b"sales", value) == T
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (None, b"{}", "missing_key"),
+        (b"\xff\xfe", b"{}", "bad_queue_name"),
+        (b"x" * 65, b"{}", "bad_queue_name"),
+        (b" sales", b"{}", "bad_queue_name"),
+        (b"sales", b"nope", "not_json"),
+        (b"sales", b"x" * 70000, "oversize"),
+        (b"support", encode(CallEnqueued("e", T, "sales", "c")), "key_mismatch"),
+    ],
+)
+def test_bad_records_are_rejected_with_a_reason(key, value, reason):
+    handler, part = _handler()
+    with pytest.raises(Rejected) as info:
+        handler.handle(part, 1, key, value)
+    assert info.value.reason == reason and info.value.detail
+    assert not part.engine.queues
+
+
+def test_queue_cap_rejects_new_queues_but_keeps_known_ones():
+    handler, part = _handler(max_queues=2)
+    for n, queue in enumerate(("a", "b")):
+        handler.handle(part, n, queue.encode(), encode(CallEnqueued(f"e{n}", T, queue, "c")))
+    with pytest.raises(Rejected, match="queue_limit"):
+        handler.handle(part, 3, b"c", encode(CallEnqueued("e3", T, "c", "c")))
+    answered = encode(CallAnswered("e4", T + 1, "a", "c", "agent"))
+    assert handler.handle(part, 4, b"a", answered) == T + 1
+
+
+def test_checkpoint_round_trip():
+    saved = decode_checkpoint(encode_checkpoint(42, {"version": 1, "queues": {}}))
+    assert saved.offset == 42 and saved.state == {"version": 1, "queues": {}}
+
+
+# --- exposition ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(3.0, "3"), (0.25, "0.25"), (float("inf"), "+Inf"), (float("nan"), "NaN"), (-2, "-2")],
+)
+def test_format_value(value, text):
+    assert format_value(value) == text
+
+
+def test_writer_groups_samples_by_family_and_skips_missing_values():
+    out = ExpositionWriter()
+    a = MetricInfo("callpulse_a", "gauge", "A.", ("queue",))
+    out.sample(a, '{queue="x"}', 1)
+    out.sample(a, '{queue="y"}', None)
+    out.sample(MetricInfo("callpulse_b_total", "counter", "B."), "", 2)
+    out.sample(a, '{queue="z"}', 3)
+    text = out.render()
+    assert text.count("# TYPE callpulse_a gauge") == 1
+    assert 'callpulse_a{queue="y"}' not in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert [s.value for s in families["callpulse_a"].samples] == [1, 3]
+
+
+def test_histogram_is_cumulative():
+    h = Histogram((0.1, 1.0))
+    for v in (0.05, 0.5, 0.5, 5.0):
+        h.observe(v)
+    assert h.cumulative() == [("0.1", 1), ("1.0", 3), ("+Inf", 4)]
+    assert h.count == 4 and h.total == pytest.approx(6.05)
+
+
+def test_metrics_body_parses_and_every_queue_metric_is_documented():
+    engine = Engine(EngineConfig())
+    engine.apply(CallEnqueued("e1", T, 'sa"les', "c1"))
+    engine.apply(CallAnswered("e2", T + 12, 'sa"les', "c1", "a1"))
+    endpoint = MetricsEndpoint(
+        owned=lambda: [OwnedPartition(0, engine)],
+        stats=WorkerStats(),
+        options=RenderOptions(scopes_for(("5m", "15m", "1h"))),
+        lag=lambda p: 0,
+        counts=lambda: (2, 0),
+    )
+    body, gzipped = asyncio.run(endpoint.body(accept_gzip=False))
+    assert not gzipped
+    samples = {
+        s.name: s
+        for f in text_string_to_metric_families(body.decode())
+        for s in f.samples
+        if s.labels.get("queue") == 'sa"les'
+    }
+    assert samples["callpulse_calls_answered_total"].value == 1
+    assert samples["callpulse_answered_wait_seconds_total"].value == 12
+    docs = open("docs/metrics.md", encoding="utf-8").read()
+    missing = [m.name for m in QUEUE_METRICS if f"`{m.name}`" not in docs]
+    assert not missing, f"undocumented metrics: {missing}"
+
+
+def test_shipped_example_config_is_valid():
+    settings = load_settings("deploy/callpulse.yaml", environ={})
+    assert settings.engine.queue("sales").sl_target == 0.9
+    assert settings.engine.queue("other").sl_target == 0.8
