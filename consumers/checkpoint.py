@@ -86,9 +86,13 @@ class SnapshotStore:
             return []
         consumer.assign(list(wanted.values()))
         ends = await consumer.end_offsets(list(wanted.values()))
-        await consumer.seek_to_beginning(*wanted.values())
+        starts = await consumer.beginning_offsets(list(wanted.values()))
+        for tp, start in starts.items():
+            # an explicit seek: seek_to_beginning() right after assign() can be overridden
+            # by the consumer's own offset reset (seen with aiokafka 0.14)
+            consumer.seek(tp, start)
         result = {p: PartitionCheckpoint(p) for p in wanted}
-        pending = {tp for tp in wanted.values() if ends[tp] > 0}
+        pending = {tp for tp in wanted.values() if ends[tp] > starts[tp]}
         while pending:
             batches = await consumer.getmany(*pending, timeout_ms=500)
             for tp, records in batches.items():

@@ -145,6 +145,8 @@ class IngestLoop(ConsumerRebalanceListener):
         wanted = sorted(tp.partition for tp in assigned if tp.partition not in self.owned)
         started = time.monotonic()
         assert self._store is not None and self._restorer is not None
+        assert self._consumer is not None
+        topic = self.settings.topics.events
         for checkpoint in await self._store.read(self._restorer, wanted):
             engine = Engine(self.settings.engine)
             offsets: dict[str, int] = {}
@@ -152,6 +154,9 @@ class IngestLoop(ConsumerRebalanceListener):
                 engine.restore(saved.state)
                 offsets[queue] = saved.offset
             part = OwnedPartition(checkpoint.partition, engine, offsets)
+            committed = await self._consumer.committed(TopicPartition(topic, part.partition))
+            if committed is not None:  # reading resumes there: the lag counts from it
+                part.last_offset = part.flushed_offset = committed - 1
             part.stream_time = max(
                 (q.stream_time or 0.0 for q in engine.queues.values()), default=0.0
             )
@@ -205,6 +210,10 @@ class IngestLoop(ConsumerRebalanceListener):
                     part = self.owned.get(tp.partition)
                     if part is not None:
                         self._consume(part, records)
+                    elif tp in self._consumer.assignment():
+                        # Fetched while the partition's restore is still running: read
+                        # these again once it is owned.
+                        self._consumer.seek(tp, records[0].offset)
                 if time.monotonic() >= next_flush:
                     await self.flush(list(self.owned.values()))
                     next_flush = time.monotonic() + flush_every

@@ -7,6 +7,7 @@ events topic's actual partition count, and a mismatch is a startup error, not a 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -25,8 +26,8 @@ SNAPSHOT_TOPIC_CONFIG = {
 }
 
 
-class TopicMismatch(RuntimeError):
-    pass
+class TopicSetupError(RuntimeError):
+    """A topic the worker needs cannot be created or does not fit."""
 
 
 async def ensure_topics(settings: Settings) -> int:
@@ -51,7 +52,7 @@ async def ensure_topics(settings: Settings) -> int:
                 await _create(admin, topic)
         snapshot_partitions = await _partition_count(admin, topics.snapshots)
         if snapshot_partitions != partitions:
-            raise TopicMismatch(
+            raise TopicSetupError(
                 f"topics.snapshots: {topics.snapshots!r} has {snapshot_partitions} partitions "
                 f"but {topics.events!r} has {partitions}; they must match"
             )
@@ -61,13 +62,21 @@ async def ensure_topics(settings: Settings) -> int:
 
 
 async def _create(admin: AIOKafkaAdminClient, topic: NewTopic) -> None:
-    try:
-        await admin.create_topics([topic])
-        log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
-    except TopicAlreadyExistsError:  # another worker created it first
-        pass
+    response = await admin.create_topics([topic])
+    for name, code, message in response.topic_errors:
+        if code == TopicAlreadyExistsError.errno:  # another worker created it first
+            continue
+        if code:
+            raise TopicSetupError(f"cannot create topic {name!r}: {message} (error {code})")
+        log.info("created topic %s (%d partitions)", name, topic.num_partitions)
 
 
-async def _partition_count(admin: AIOKafkaAdminClient, topic: str) -> int:
-    described = await admin.describe_topics([topic])
-    return len(described[0]["partitions"])
+async def _partition_count(admin: AIOKafkaAdminClient, topic: str, timeout: float = 30.0) -> int:
+    """Partitions of ``topic``; waits while a just-created topic's metadata propagates."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics([topic])
+        count = len(described[0]["partitions"])
+        if count or asyncio.get_running_loop().time() > deadline:
+            return count
+        await asyncio.sleep(0.2)

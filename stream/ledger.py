@@ -24,10 +24,18 @@ from operator import add, sub
 from typing import Any
 
 from .calendar import BusinessCalendar
-from .counters import MAX_COLUMNS, MAX_QUEUE_LENGTH, TIMELINE_NETS, Counters, Layout
-from .windows import RecentMax, Ring, sparse, unsparse
+from .counters import (
+    MAX_COLUMNS,
+    MAX_QUEUE_LENGTH,
+    MAX_WAIT_SECONDS,
+    TIMELINE_NETS,
+    Counters,
+    Layout,
+)
+from .windows import Ring, sparse, unsparse
 
 _INF = float("inf")
+assert MAX_COLUMNS == (MAX_WAIT_SECONDS, MAX_QUEUE_LENGTH)  # the order _fold_maxima uses
 Booking = Callable[..., None]  # fn(acc, offset, a, b, d)
 
 
@@ -66,6 +74,7 @@ class Ledger:
         "calendar",
         "closed_until",
         "cum",
+        "current",
         "day_end",
         "day_late",
         "day_maxima",
@@ -75,10 +84,10 @@ class Ledger:
         "grace",
         "intervals",
         "layout",
-        "maxima",
         "next_boundary",
         "next_close",
         "origin",
+        "pmax",
         "rings",
         "totals_late",
     )
@@ -103,10 +112,12 @@ class Ledger:
         self.day_late = layout.zeros()
         self.day_maxima = [0.0] * len(MAX_COLUMNS)
         self.intervals: list[OpenInterval] = []  # open ones, by start, none missing
+        self.current: OpenInterval | None = None  # the last one
         self.closed_until = -_INF  # intervals ending at or before this are closed
         self.next_close = -_INF  # end of the oldest interval not closed yet
-        horizon = max(s + s / slots for _, s in windows) + grace
-        self.maxima = [RecentMax(horizon) for _ in MAX_COLUMNS]
+        # Maxima observed on time at or after fix_floor (in every current bucket); folded
+        # into the rings, today and the interval when a boundary is crossed.
+        self.pmax = [0.0] * len(MAX_COLUMNS)
         self.fix_floor = _INF  # latest snapshot boundary: bookings before it need fix-ups
         self.next_boundary = -_INF  # stream time at which cross() has work to do
 
@@ -149,14 +160,40 @@ class Ledger:
                 acc[off + net] += d
                 acc[off + net + 1] += offset
 
-    def observe(self, i: int, value: float, ts: float, stream_time: float) -> None:
+    def observe(self, i: int, value: float, ts: float) -> None:
         """An on-time observation of maximum ``MAX_COLUMNS[i]`` at ``ts``."""
-        self.maxima[i].push(ts, value, stream_time)
-        if ts >= self.day_start and value > self.day_maxima[i]:
+        if ts >= self.fix_floor:
+            if value > self.pmax[i]:
+                self.pmax[i] = value
+            return
+        values = [0.0] * len(MAX_COLUMNS)
+        values[i] = value
+        for ring in self.rings:
+            ring.observe(ring.bucket_of(ts), values)
+        if value > self.day_maxima[i] and ts >= self.day_start:
             self.day_maxima[i] = value
         iv = self._interval(ts)
         if iv is not None and value > iv.maxima[i]:
             iv.maxima[i] = value
+
+    def _fold_maxima(self) -> None:
+        """Book the pending maxima into the current buckets, day and interval."""
+        pmax = self.pmax
+        wait, length = pmax  # MAX_COLUMNS order
+        if not (wait or length):
+            return
+        for ring in self.rings:
+            if ring.head is not None:
+                maxima, row = ring.maxima, (ring.head % ring.slots) * 2
+                if wait > maxima[row]:
+                    maxima[row] = wait
+                if length > maxima[row + 1]:
+                    maxima[row + 1] = length
+        for target in (self.day_maxima, self.current.maxima if self.current else None):
+            if target is not None:
+                target[0] = max(target[0], wait)
+                target[1] = max(target[1], length)
+        pmax[0] = pmax[1] = 0.0  # in place: QueueState holds this list
 
     def _interval(self, ts: float) -> OpenInterval | None:
         for iv in reversed(self.intervals):
@@ -170,9 +207,10 @@ class Ledger:
         """Stream time reaches ``ts`` (before the event at ``ts`` is booked): take the
         snapshots of the boundaries passed, roll the business day, close and open
         intervals. Returns the intervals closed."""
+        self._fold_maxima()
         cum = self.cum
         for ring in self.rings:
-            b = ring.bucket_of(ts)
+            b = int(ts // ring.width)
             if ring.head is None or b > ring.head:
                 ring.cross(b, cum)
         if ts >= self.day_end:
@@ -180,8 +218,11 @@ class Ledger:
             self.day_snap = array("d", cum)
             self.day_late = self.layout.zeros()
             self.day_maxima = [0.0] * len(MAX_COLUMNS)
-        closed = self.close(ts - self.grace, live)
-        self._open_until(ts)
+        closed = self.close(ts - self.grace, live) if ts - self.grace >= self.next_close else []
+        ivs = self.intervals
+        if not ivs or ts >= ivs[-1].end:
+            self._open_until(ts)
+        self._schedule()
         return closed
 
     def _open_until(self, ts: float) -> None:
@@ -192,17 +233,22 @@ class Ledger:
             start, end = self.calendar.interval_bounds(start)
             ivs.append(OpenInterval(start, end, array("d", self.cum), self.layout.zeros()))
             start = end
-        self._schedule()
 
     def _schedule(self) -> None:
+        """Recompute the fix-up floor and the next boundary after a structural change."""
         floor, nxt = self.day_start, self.day_end
         for ring in self.rings:
             if ring.head is not None:
-                floor = max(floor, ring.head * ring.width)
-                nxt = min(nxt, (ring.head + 1) * ring.width)
-        if self.intervals:
-            floor = max(floor, self.intervals[-1].start)
-            nxt = min(nxt, self.intervals[-1].end)
+                start = ring.head * ring.width
+                if start > floor:
+                    floor = start
+                if start + ring.width < nxt:
+                    nxt = start + ring.width
+        ivs = self.intervals
+        self.current = ivs[-1] if ivs else None
+        if ivs:
+            floor = max(floor, ivs[-1].start)
+            nxt = min(nxt, ivs[-1].end)
         else:
             nxt = min(nxt, self.closed_until)
         self.fix_floor = floor
@@ -213,6 +259,8 @@ class Ledger:
         anything, oldest first, as (start, end, counters)."""
         out: list[tuple[float, float, Counters]] = []
         ivs = self.intervals
+        if self.next_close <= limit:
+            self._fold_maxima()
         while self.next_close <= limit:
             start, end = self.closed_until, self.next_close
             if ivs and ivs[0].start == start:
@@ -226,7 +274,9 @@ class Ledger:
                 snap_end = ivs[0].snap if ivs else self.cum
                 values = self.layout.zeros()
             # Timeline counts at `end`: the live ones minus every change booked after it.
-            at_end = [live[i] - (self.cum[net] - snap_end[net]) for i, net in enumerate(TIMELINE_NETS)]
+            at_end = [
+                live[i] - (self.cum[net] - snap_end[net]) for i, net in enumerate(TIMELINE_NETS)
+            ]
             if not ivs and not any(at_end) and not any(values):
                 # Nothing happens until `limit`: skip the empty intervals in between.
                 self.closed_until, self.next_close = self.calendar.interval_bounds(limit)
@@ -254,10 +304,12 @@ class Ledger:
         ring = self.rings[i]
         c = ring.bucket_of(now)
         values = self._range(ring.snapshot_at(c), None)
-        start = ring.start(c)
+        maxima = ring.maxima_since(c)
+        if ring.head is not None and c - ring.slots < ring.head:  # the current bucket is in
+            maxima = [max(m, p) for m, p in zip(maxima, self.pmax, strict=True)]
         for k, col in enumerate(MAX_COLUMNS):
-            values[col] = self.maxima[k].since(start)
-        return values, start
+            values[col] = maxima[k]
+        return values, ring.start(c)
 
     def today_at(self, now: float) -> tuple[array, float]:
         """The business day containing ``now``: (values, day start)."""
@@ -265,7 +317,7 @@ class Ledger:
             return self.layout.zeros(), self.calendar.day_bounds(now)[0]
         values = self._range(self.day_snap, self.day_late)
         for k, col in enumerate(MAX_COLUMNS):
-            values[col] = max(self.day_maxima[k], self.day_late[col])
+            values[col] = max(self.day_maxima[k], self.pmax[k], self.day_late[col])
         return values, self.day_start
 
     def totals(self) -> array:
@@ -294,7 +346,7 @@ class Ledger:
             ],
             "closed_until": finite(self.closed_until),
             "next_close": finite(self.next_close),
-            "maxima": [m.to_json() for m in self.maxima],
+            "pmax": self.pmax,
         }
 
     def load_json(self, data: dict[str, Any], stream_time: float) -> None:
@@ -314,8 +366,7 @@ class Ledger:
         for ring in self.rings:
             if ring.name in data["rings"]:
                 ring.load_json(data["rings"][ring.name], colmap, width)
-        for tracker, items in zip(self.maxima, data["maxima"], strict=False):
-            tracker.load_json(items)
+        self.pmax[:] = [float(m) for m in data["pmax"]]
         if data["day"][0] is None:
             return
         day = tuple(data["day"])
@@ -336,3 +387,4 @@ class Ledger:
             self.day_start, self.day_end = self.calendar.day_bounds(stream_time)
             self.day_snap = array("d", self.cum)
         self._open_until(stream_time)
+        self._schedule()

@@ -16,10 +16,42 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import counters as c
 from .calendar import calendar_for
 from .config import EngineConfig, QueueConfig
-from .counters import AGENT_NETS, AGENT_STATES, QUEUE_NET, Counters, layout_for
+from .counters import (
+    ABANDONED,
+    ABANDONED_WAIT_SECONDS,
+    ACW_SECONDS,
+    AGENT_NETS,
+    AGENT_STATES,
+    ANSWERED,
+    ANSWERED_WAIT_SECONDS,
+    CSAT_RESPONSES,
+    CSAT_SATISFIED,
+    CSAT_SUM,
+    ENTERED,
+    ENTERED_WITH_CALLER_ID,
+    FLOWED_OUT,
+    HANDLED,
+    HOLD_SECONDS,
+    LEFT,
+    MAX_QUEUE_LENGTH,
+    MAX_WAIT_SECONDS,
+    NPS_DETRACTORS,
+    NPS_PROMOTERS,
+    NPS_RESPONSES,
+    OFFERED,
+    QUEUE_NET,
+    REPEAT_ENTERED,
+    RESOLVED_RESPONSES,
+    RESOLVED_TRUE,
+    SHORT_ABANDONED,
+    TALK_SECONDS,
+    TRANSFERRED,
+    WAIT_SECONDS,
+    Counters,
+    layout_for,
+)
 from .events import (
     AfterCallWorkEnded,
     AgentState,
@@ -54,9 +86,9 @@ ANOMALY_KINDS = (
 )
 
 # Phases of a call, as bit flags.
-ENQ, ANS, ABD, LEFT, XFER, END, ACW, SURVEY = (1 << i for i in range(8))
-OUTCOME = ANS | ABD | LEFT
-_OUTCOME_BIT = {CallAnswered: ANS, CallAbandoned: ABD, CallLeft: LEFT}
+PH_ENQ, PH_ANS, PH_ABD, PH_LEFT, PH_XFER, PH_END, PH_ACW, PH_SURVEY = (1 << i for i in range(8))
+PH_OUTCOME = PH_ANS | PH_ABD | PH_LEFT
+_OUTCOME_BIT = {CallAnswered: PH_ANS, CallAbandoned: PH_ABD, CallLeft: PH_LEFT}
 
 _STATE_INDEX = {AgentState(name): i for i, name in enumerate(AGENT_STATES)}
 _STATE_INDEX[AgentState.LOGGED_OUT] = -1
@@ -87,13 +119,13 @@ class Agent:
 
 
 def _book_enqueue(acc: array, off: int, caller: bool, repeat: bool, observed: float) -> None:
-    acc[off + c.ENTERED] += 1
+    acc[off + ENTERED] += 1
     if caller:
-        acc[off + c.ENTERED_WITH_CALLER_ID] += 1
+        acc[off + ENTERED_WITH_CALLER_ID] += 1
         if repeat:
-            acc[off + c.REPEAT_ENTERED] += 1
-    if observed > acc[off + c.MAX_QUEUE_LENGTH]:
-        acc[off + c.MAX_QUEUE_LENGTH] = observed
+            acc[off + REPEAT_ENTERED] += 1
+    if observed > acc[off + MAX_QUEUE_LENGTH]:
+        acc[off + MAX_QUEUE_LENGTH] = observed
 
 
 def _book_one(acc: array, off: int, col: int, _b: float, _c: float) -> None:
@@ -101,31 +133,31 @@ def _book_one(acc: array, off: int, col: int, _b: float, _c: float) -> None:
 
 
 def _book_end(acc: array, off: int, talk: float, hold: float, _c: float) -> None:
-    acc[off + c.HANDLED] += 1
-    acc[off + c.TALK_SECONDS] += talk
-    acc[off + c.HOLD_SECONDS] += hold
+    acc[off + HANDLED] += 1
+    acc[off + TALK_SECONDS] += talk
+    acc[off + HOLD_SECONDS] += hold
 
 
 def _book_acw(acc: array, off: int, acw: float, _b: float, _c: float) -> None:
-    acc[off + c.ACW_SECONDS] += acw
+    acc[off + ACW_SECONDS] += acw
 
 
 def _book_survey(acc: array, off: int, csat: Any, nps: Any, resolved: Any) -> None:
     if csat is not None:
-        acc[off + c.CSAT_RESPONSES] += 1
-        acc[off + c.CSAT_SUM] += csat
+        acc[off + CSAT_RESPONSES] += 1
+        acc[off + CSAT_SUM] += csat
         if csat >= 4:
-            acc[off + c.CSAT_SATISFIED] += 1
+            acc[off + CSAT_SATISFIED] += 1
     if nps is not None:
-        acc[off + c.NPS_RESPONSES] += 1
+        acc[off + NPS_RESPONSES] += 1
         if nps >= 9:
-            acc[off + c.NPS_PROMOTERS] += 1
+            acc[off + NPS_PROMOTERS] += 1
         elif nps <= 6:
-            acc[off + c.NPS_DETRACTORS] += 1
+            acc[off + NPS_DETRACTORS] += 1
     if resolved is not None:
-        acc[off + c.RESOLVED_RESPONSES] += 1
+        acc[off + RESOLVED_RESPONSES] += 1
         if resolved:
-            acc[off + c.RESOLVED_TRUE] += 1
+            acc[off + RESOLVED_TRUE] += 1
 
 
 class QueueState:
@@ -139,6 +171,7 @@ class QueueState:
         "_cum",
         "_fix_floor",
         "_grace",
+        "_horizon",
         "_ids",
         "_in_service",
         "_late_before",
@@ -146,14 +179,15 @@ class QueueState:
         "_max_parked",
         "_max_wait",
         "_max_waiting",
-        "_next_boundary",
         "_next_house",
+        "_next_work",
         "_oldest_service",
         "_oldest_wait",
         "_origin",
         "_parked",
         "_parked_deadline",
         "_phases",
+        "_pmax",
         "_repeat_window",
         "_ring_index",
         "_short",
@@ -204,6 +238,7 @@ class QueueState:
         self._oldest_service = _INF
         self._agents: dict[str, Agent] = {}
         self._agent_counts = [0] * len(AGENT_STATES)
+        self._horizon = engine_cfg.dedupe_horizon_seconds
         self._phases = Recent(engine_cfg.dedupe_horizon_seconds, engine_cfg.max_recent_ids)
         self._ids = Recent(engine_cfg.dedupe_horizon_seconds, engine_cfg.max_recent_ids)
         self._callers = Recent(self._repeat_window, engine_cfg.max_repeat_callers)
@@ -213,16 +248,28 @@ class QueueState:
     # --- applying events ---------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
-        _HANDLERS[event.__class__](self, event)
+        HANDLERS[event.__class__](self, event)
 
     def _advance(self, ts: float) -> bool:
         """Move stream time to ``ts`` if newer; True when ``ts`` is on time for windows.
         A late event (or one of a closed interval) is counted as such."""
         if ts > self._st:
-            self._tick(ts)
+            self._st = ts
+            self._late_before = ts - self._grace
+            if ts >= self._next_work:
+                self._tick(ts)
+            return ts >= self._closed_until or self._late(ts)
         if ts >= self._late_before and ts >= self._closed_until:
             return True
         return self._late(ts)
+
+    def _move(self, ts: float) -> None:
+        """Stream time moves to ``ts`` if newer (lateness not judged)."""
+        if ts > self._st:
+            self._st = ts
+            self._late_before = ts - self._grace
+            if ts >= self._next_work:
+                self._tick(ts)
 
     def _judge(self, ts: float) -> bool:
         """Like :meth:`_advance` for a booking at ``ts`` that does not move stream time."""
@@ -235,24 +282,32 @@ class QueueState:
         return ts >= self._late_before  # only its interval is closed: windows still take it
 
     def _tick(self, ts: float) -> None:
-        if self._st == -_INF:
-            self._ledger.start(ts)
-        self._st = ts
-        self._late_before = ts - self._grace
-        if ts >= self._next_boundary:
-            self._emit(self._ledger.cross(ts, self._live()), self._sink)
+        """Stream time moved to ``ts`` (already set) and something is due."""
+        ledger = self._ledger
+        if ledger.next_boundary == -_INF:  # the first event
+            ledger.start(ts)
+        if ts >= ledger.next_boundary:
+            self._emit(ledger.cross(ts, self._live()), self._sink)
             self._sync()
-        if ts >= self._next_house:
+        tables = self._ids, self._phases, self._callers
+        if ts >= self._next_house or tables[0].due(ts) or tables[1].due(ts) or tables[2].due(ts):
             self._housekeep(ts)
+
+    def _wake(self, at: float) -> None:
+        """Housekeeping is due at stream time ``at`` (or earlier)."""
+        if at < self._next_house:
+            self._next_house = at
+            self._next_work = min(self._next_work, at)
 
     def _sync(self) -> None:
         """Mirror what the hot path needs from the ledger."""
         ledger = self._ledger
         self._cum = ledger.cum
+        self._pmax = ledger.pmax
         self._origin = ledger.origin
         self._fix_floor = ledger.fix_floor
-        self._next_boundary = ledger.next_boundary
         self._closed_until = ledger.closed_until
+        self._next_work = min(ledger.next_boundary, self._next_house)
 
     def _book(
         self, ts: float, on_time: bool, fn: Callable[..., None], a: Any, b: Any = 0.0, d: Any = 0.0
@@ -266,6 +321,15 @@ class QueueState:
         else:
             self._ledger.book_late(ts, fn, (a, b, d))
 
+    def _observe(self, i: int, value: float, ts: float) -> None:
+        """An on-time observation of maximum ``MAX_COLUMNS[i]`` (max wait, queue length)."""
+        if ts >= self._fix_floor:
+            pmax = self._pmax
+            if value > pmax[i]:
+                pmax[i] = value
+        else:
+            self._ledger.observe(i, value, ts)
+
     def _timeline(self, net: int, d: float, t: float) -> None:
         """The count of timeline ``net`` changed by ``d`` at instant ``t``."""
         if t >= self._fix_floor:
@@ -276,33 +340,52 @@ class QueueState:
             self._ledger.timeline(net, d, t)
 
     def _book_outcome(self, acc: array, off: int, col: int, wait: float, _d: float) -> None:
-        acc[off + c.OFFERED] += 1
+        acc[off + OFFERED] += 1
         acc[off + col] += 1
-        acc[off + c.WAIT_SECONDS] += wait
-        if wait > acc[off + c.MAX_WAIT_SECONDS]:
-            acc[off + c.MAX_WAIT_SECONDS] = wait
-        if col == c.ANSWERED:
-            acc[off + c.ANSWERED_WAIT_SECONDS] += wait
+        acc[off + WAIT_SECONDS] += wait
+        if wait > acc[off + MAX_WAIT_SECONDS]:
+            acc[off + MAX_WAIT_SECONDS] = wait
+        if col == ANSWERED:
+            acc[off + ANSWERED_WAIT_SECONDS] += wait
             for t, answered_col, _ in self._within:
                 if wait <= t:
                     acc[off + answered_col] += 1
-        elif col == c.ABANDONED:
-            acc[off + c.ABANDONED_WAIT_SECONDS] += wait
+        elif col == ABANDONED:
+            acc[off + ABANDONED_WAIT_SECONDS] += wait
             if wait <= self._short:
-                acc[off + c.SHORT_ABANDONED] += 1
+                acc[off + SHORT_ABANDONED] += 1
             for t, _, abandoned_col in self._within:
                 if wait <= t:
                     acc[off + abandoned_col] += 1
 
-    def _duplicate(self) -> None:
+    def _duplicate(self, ev: Event) -> bool:
+        """An event whose id was applied within the dedupe horizon (counted); else its id
+        is remembered, unless the caller finds it a phase duplicate (then the id does not
+        matter: the same id again is a phase duplicate again)."""
+        ids = self._ids
+        eid = ev.id
+        seen = ids.cur.get(eid)
+        if seen is None:
+            seen = ids.prev.get(eid)
+        if seen is not None and seen >= self._st - self._horizon:
+            self.anomalies["duplicate"] += 1
+            return True
+        ids.cur[eid] = ev.ts
+        return False
+
+    def _phase_duplicate(self) -> None:
         self.anomalies["duplicate"] += 1
 
     def _on_enqueued(self, ev: CallEnqueued) -> None:
         cid = ev.call_id
         phases = self._phases
-        ph = phases.get(cid)
-        if ph is not None and ph & ENQ:
-            return self._duplicate()
+        ph = phases.cur.get(cid) or phases.prev.get(cid) or 0
+        if self._duplicate(ev):
+            return None
+        if ph & PH_ENQ:
+            return self._phase_duplicate()
+        # Its outcome came first: claim it before stream time moves (and could drop it).
+        parked = self._parked.pop(cid, None) if ph & PH_OUTCOME else None
         ts = ev.ts
         on_time = self._advance(ts)
         caller = ev.caller_id
@@ -310,50 +393,53 @@ class QueueState:
         if caller is not None:
             callers = self._callers
             last = callers.get(caller)
-            repeat = (
-                last is not None and last[1] != cid and ts - self._repeat_window <= last[0] <= ts
-            )
-            callers.put(caller, (ts, cid))
+            repeat = last is not None and ts - self._repeat_window <= last <= ts
+            callers.put(caller, ts)
         waiting = self._waiting
-        parked = None
-        if ph is not None and ph & OUTCOME:  # its outcome came first: claim it, or it was dropped
-            phases.put(cid, ph | ENQ)
-            parked = self._parked.pop(cid, None)
+        if ph & PH_OUTCOME:  # claimed, or dropped: the call does not wait
+            phases.cur[cid] = ph | PH_ENQ
         elif len(waiting) >= self._max_waiting:
             self.anomalies["queue_full"] += 1  # refused: not tracked
         else:
-            phases.put(cid, (ph or 0) | ENQ)
+            phases.cur[cid] = ph | PH_ENQ
             waiting[cid] = ts
             if ts < self._oldest_wait:
                 self._oldest_wait = ts
-                self._next_house = min(self._next_house, ts + self._max_wait)
+                self._wake(ts + self._max_wait)
             self._timeline(QUEUE_NET, 1.0, ts)
         observed = float(len(waiting)) if on_time else 0.0
         self._book(ts, on_time, _book_enqueue, caller is not None, repeat, observed)
         if on_time:
-            self._ledger.observe(1, observed, ts, self._st)
+            self._observe(1, observed, ts)
         if parked is not None:
-            self._count_outcome(parked, ts, self._judge(parked.ts), waited=False)
+            # Counted now, attributed to its own ts, lateness judged now; then it is
+            # applied, so stream time moves to it.
+            outcome_on_time = self._judge(parked.ts)
+            self._move(parked.ts)
+            self._count_outcome(parked, ts, outcome_on_time, waited=False)
+        return None
 
     def _on_outcome(self, ev: Outcome) -> None:
         cid = ev.call_id
         phases = self._phases
-        ph = phases.get(cid) or 0
+        ph = phases.cur.get(cid) or phases.prev.get(cid) or 0
         bit = _OUTCOME_BIT[ev.__class__]
-        if ph & OUTCOME:
-            if ph & bit:
-                return self._duplicate()
-            self._advance(ev.ts)
+        if self._duplicate(ev):
+            return None
+        if ph & bit:  # the same outcome again (parked, dropped or counted)
+            return self._phase_duplicate()
+        ts = ev.ts
+        if ph & PH_OUTCOME:
+            self._advance(ts)
             self.anomalies["conflicting_outcome"] += 1
             return None
-        ts = ev.ts
-        phases.put(cid, ph | bit)
-        if bit == ANS and not ph & END:
+        phases.cur[cid] = ph | bit
+        if bit == PH_ANS and not ph & PH_END:  # in service at once, even if parked
             self._in_service[cid] = (ts, ev.agent_id)  # type: ignore[union-attr]
             if ts < self._oldest_service:
                 self._oldest_service = ts
-                self._next_house = min(self._next_house, ts + self._max_wait)
-        if not ph & ENQ:
+                self._wake(ts + self._max_wait)
+        if not ph & PH_ENQ:
             return self._park(ev)
         on_time = self._advance(ts)
         enqueued = self._waiting.pop(cid, None)
@@ -371,12 +457,12 @@ class QueueState:
             self.anomalies["negative_wait"] += 1
             wait = 0.0
         if ev.__class__ is CallLeft:
-            col = c.FLOWED_OUT if ev.reason is LeaveReason.OVERFLOW else c.LEFT
+            col = FLOWED_OUT if ev.reason is LeaveReason.OVERFLOW else LEFT
         else:
-            col = c.ANSWERED if ev.__class__ is CallAnswered else c.ABANDONED
+            col = ANSWERED if ev.__class__ is CallAnswered else ABANDONED
         self._book(ts, on_time, self._book_outcome, col, wait)
         if on_time:
-            self._ledger.observe(0, wait, ts, self._st)
+            self._observe(0, wait, ts)
         if waited:
             self._timeline(QUEUE_NET, -1.0, enqueued + wait)
         elif wait > 0:
@@ -384,74 +470,77 @@ class QueueState:
             self._timeline(QUEUE_NET, -1.0, ts)
 
     def _park(self, ev: Outcome) -> None:
-        """An outcome whose enqueue has not arrived: keep it until then (or until late)."""
+        """An outcome whose enqueue has not arrived: it is applied (counted, and moves
+        stream time) when the enqueue comes, unless stream time passes ts + grace first."""
         ts = ev.ts
-        if ts > self._st:
-            self._tick(ts)
-        if len(self._parked) >= self._max_parked:
+        if ts < self._late_before or len(self._parked) >= self._max_parked:
             self.anomalies["outcome_without_enqueue"] += 1
             return
         self._parked[ev.call_id] = ev
         deadline = ts + self._grace
         if deadline < self._parked_deadline:
             self._parked_deadline = deadline
-            self._next_house = min(self._next_house, deadline)
+            self._wake(deadline)
 
-    def _phase_once(self, cid: str, bit: int) -> int | None:
-        """Mark phase ``bit`` of a call; the previous phases, or None for a duplicate."""
-        phases = self._phases
-        ph = phases.get(cid) or 0
-        if ph & bit:
-            self._duplicate()
+    def _once(self, ev: Event, bit: int, duplicate: bool) -> int | None:
+        """Phases of the call before ``ev`` marks ``bit``; None when ``ev`` is a duplicate
+        (by id, or by phase when ``duplicate``) or ``bit`` was already marked."""
+        if self._duplicate(ev):
             return None
-        phases.put(cid, ph | bit)
+        cid = ev.call_id  # type: ignore[union-attr]
+        phases = self._phases
+        ph = phases.cur.get(cid) or phases.prev.get(cid) or 0
+        if ph & bit and duplicate:
+            self._phase_duplicate()
+            return None
+        if ph & bit:  # counted once per call, but not a duplicate: only time moves
+            self._advance(ev.ts)
+            return None
+        phases.cur[cid] = ph | bit
         return ph
 
     def _on_transferred(self, ev: CallTransferred) -> None:
-        if self._phase_once(ev.call_id, XFER) is not None:
+        if self._once(ev, PH_XFER, duplicate=False) is not None:
             ts = ev.ts
-            self._book(ts, self._advance(ts), _book_one, c.TRANSFERRED)
+            self._book(ts, self._advance(ts), _book_one, TRANSFERRED)
 
     def _on_ended(self, ev: CallEnded) -> None:
-        ph = self._phase_once(ev.call_id, END)
+        ph = self._once(ev, PH_END, duplicate=True)
         if ph is None:
             return
         ts = ev.ts
         on_time = self._advance(ts)
-        if not ph & ANS:
+        if not ph & PH_ANS:
             self.anomalies["end_without_answer"] += 1
         self._in_service.pop(ev.call_id, None)
         self._book(ts, on_time, _book_end, ev.talk_seconds, ev.hold_seconds)
 
     def _on_acw_ended(self, ev: AfterCallWorkEnded) -> None:
-        ph = self._phase_once(ev.call_id, ACW)
+        ph = self._once(ev, PH_ACW, duplicate=True)
         if ph is None:
             return
         ts = ev.ts
         on_time = self._advance(ts)
-        if not ph & END:
+        if not ph & PH_END:
             self.anomalies["acw_without_end"] += 1
         self._book(ts, on_time, _book_acw, ev.acw_seconds)
 
     def _on_survey(self, ev: SurveyResult) -> None:
-        if self._phase_once(ev.call_id, SURVEY) is not None:
+        if self._once(ev, PH_SURVEY, duplicate=False) is not None:
             ts = ev.ts
             self._book(ts, self._advance(ts), _book_survey, ev.csat, ev.nps, ev.resolved)
 
     def _on_agent(self, ev: AgentStateChanged) -> None:
-        ids = self._ids
-        eid = ev.id
-        if eid in ids.cur or eid in ids.prev:
-            return self._duplicate()
-        ids.put(eid, True)
+        if self._duplicate(ev):
+            return None
         ts = ev.ts
+        self._advance(ts)
         aid = ev.agent_id
         agents = self._agents
         agent = agents.get(aid)
         if agent is not None and ts < agent.since:
             self.anomalies["stale_agent_event"] += 1
             return None
-        self._advance(ts)
         new = _STATE_INDEX[ev.state]
         counts = self._agent_counts
         if agent is None:
@@ -508,6 +597,7 @@ class QueueState:
             self._ids.rotate_at,
             self._callers.rotate_at,
         )
+        self._next_work = min(self._ledger.next_boundary, self._next_house)
 
     def _expire_parked(self, st: float) -> None:
         """Outcomes whose enqueue did not come within grace leave the KPIs."""
@@ -523,7 +613,7 @@ class QueueState:
         """Calls waiting for max_wait leave the waiting list at enqueue + max_wait."""
         max_wait = self._max_wait
         for cid, enqueued in list(self._waiting.items()):
-            if enqueued + max_wait <= st:
+            if enqueued + max_wait < st:
                 del self._waiting[cid]
                 self._phases.discard(cid)
                 self.anomalies["stuck_call_expired"] += 1
@@ -533,7 +623,7 @@ class QueueState:
     def _expire_in_service(self, st: float) -> None:
         max_wait = self._max_wait
         for cid, (answered, _) in list(self._in_service.items()):
-            if answered + max_wait <= st:
+            if answered + max_wait < st:
                 del self._in_service[cid]
                 self.anomalies["stuck_call_expired"] += 1
         self._oldest_service = min((a for a, _ in self._in_service.values()), default=_INF)
@@ -607,8 +697,8 @@ class QueueState:
         shift = start - self._ledger.origin
         counters = derive(self.layout, values, now - start, self._live(), shift)
         longest = self.longest_wait(now)
-        if longest is not None and longest > counters.values[c.MAX_WAIT_SECONDS]:
-            counters.values[c.MAX_WAIT_SECONDS] = longest
+        if longest is not None and longest > counters.values[MAX_WAIT_SECONDS]:
+            counters.values[MAX_WAIT_SECONDS] = longest
         return counters
 
     def _scope(self, scope: str, now: float) -> tuple[Counters, float]:
@@ -720,7 +810,7 @@ def _outcome_from_json(data: list[Any]) -> Outcome:
     return CallAbandoned(eid, float(ts), queue, cid)
 
 
-_HANDLERS: dict[type, Callable[[QueueState, Any], None]] = {
+HANDLERS: dict[type, Callable[[QueueState, Any], None]] = {
     CallEnqueued: QueueState._on_enqueued,
     CallAnswered: QueueState._on_outcome,
     CallAbandoned: QueueState._on_outcome,

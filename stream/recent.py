@@ -1,9 +1,10 @@
 """A bounded "recently seen" table: two generations of a dict, rotated by time or size.
 
 Lookups check the current generation, then the previous one; writes go to the current
-one. Rotating drops the previous generation, so an entry written at stream time s lives
-at least until s + horizon (and at most 2 horizons) — unless the table fills up
-(``limit`` entries in all), which rotates early. No per-entry timestamps, no scans.
+one (hot paths use ``cur``/``prev`` directly). :meth:`tick` drops the previous generation
+once stream time has passed ``rotate_at``, so an entry written at stream time s lives at
+least until s + horizon — unless the table fills up (``limit`` entries per generation,
+checked at each tick), which rotates early. No per-entry timestamps, no scans.
 """
 
 from __future__ import annotations
@@ -29,10 +30,7 @@ class Recent:
         return key in self.cur or key in self.prev
 
     def put(self, key: str, value: Any) -> None:
-        cur = self.cur
-        cur[key] = value
-        if len(cur) > self.limit:
-            self.rotate()
+        self.cur[key] = value
 
     def discard(self, key: str) -> None:
         self.cur.pop(key, None)
@@ -45,9 +43,13 @@ class Recent:
         self.cur = {}
         return dropped
 
+    def due(self, stream_time: float) -> bool:
+        return stream_time >= self.rotate_at or len(self.cur) > self.limit
+
     def tick(self, stream_time: float) -> dict[str, Any] | None:
-        """Rotate when stream time has passed the horizon; returns the dropped generation."""
-        if stream_time < self.rotate_at:
+        """Rotate when stream time has passed the horizon or the current generation is
+        full; returns the dropped generation."""
+        if not self.due(stream_time):
             return None
         dropped = self.rotate() if self.rotate_at != float("-inf") else {}
         self.rotate_at = stream_time + self.horizon

@@ -26,14 +26,18 @@ T0 = 1_790_000_000.0
 
 
 def synthetic_stream(
-    queues: int, events: int, calls_per_queue_per_s: float, seed: int = 1
+    queues: int,
+    events: int,
+    calls_per_queue_per_s: float,
+    seed: int = 1,
+    start: float = T0,
 ) -> list[tuple[Event, str]]:
     """About ``events`` (event, key) pairs in arrival order."""
     rng = random.Random(seed)
     calls = events // 4 + 1
     rate = queues * calls_per_queue_per_s
     out: list[tuple[float, Event, str]] = []
-    t = T0
+    t = start
     for n in range(calls):
         t += rng.expovariate(rate)
         queue = f"queue-{rng.randrange(queues)}"

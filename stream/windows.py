@@ -9,19 +9,18 @@ i.e. everything booked at t >= a·w. An event booked *after* a boundary it prece
 out of the ranges that start later. Booking an in-order event is one array update
 whatever the number of windows; crossing a boundary is one row copy.
 
-Maxima cannot be subtracted: :class:`RecentMax` keeps, per maximum, the candidates of
-the last window length (a monotonic queue).
+Maxima cannot be subtracted: each ring also keeps the maxima of each bucket
+(``MAX_COLUMNS``), filled when stream time leaves the bucket.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections import deque
 from typing import Any
 
-from .counters import Counters, Layout
+from .counters import MAX_COLUMNS, Counters, Layout
 
-__all__ = ["Counters", "RecentMax", "Ring", "sparse", "unsparse"]
+__all__ = ["Counters", "Ring", "sparse", "unsparse"]
 
 
 def sparse(values: array) -> list[float]:
@@ -45,10 +44,13 @@ def unsparse(
             values[row * width + new] = float(data[k + 1])
 
 
+_ZERO_MAXIMA = array("d", bytes(8 * len(MAX_COLUMNS)))
+
+
 class Ring:
     """The boundary snapshots of one sliding window."""
 
-    __slots__ = ("head", "n", "name", "seconds", "slots", "snaps", "width")
+    __slots__ = ("head", "maxima", "n", "name", "seconds", "slots", "snaps", "width")
 
     def __init__(self, name: str, seconds: float, slots: int, layout: Layout) -> None:
         self.name = name
@@ -57,6 +59,7 @@ class Ring:
         self.width = seconds / slots
         self.n = layout.acc_width
         self.snaps = layout.zeros(self.n * slots)  # row b % slots: cum when b·w was crossed
+        self.maxima = array("d", bytes(8 * len(MAX_COLUMNS) * slots))  # row b % slots
         self.head: int | None = None  # last boundary crossed
 
     def bucket_of(self, t: float) -> int:
@@ -68,11 +71,37 @@ class Ring:
         if head is None:
             self.head = b  # earlier boundaries: nothing was booked, the zero rows are right
             return
-        n, slots, snaps = self.n, self.slots, self.snaps
+        n, slots, snaps, maxima, m = self.n, self.slots, self.snaps, self.maxima, len(MAX_COLUMNS)
         for nb in range(max(head + 1, b - slots + 1), b + 1):
             off = (nb % slots) * n
             snaps[off : off + n] = cum
+            row = (nb % slots) * m
+            maxima[row : row + m] = _ZERO_MAXIMA
         self.head = b
+
+    def observe(self, b: int, values: list[float]) -> None:
+        """Maxima observed in bucket ``b`` (ignored when out of the ring)."""
+        head = self.head
+        if head is None or not head - self.slots < b <= head:
+            return
+        row = (b % self.slots) * len(values)
+        maxima = self.maxima
+        for i, value in enumerate(values):
+            if value > maxima[row + i]:
+                maxima[row + i] = value
+
+    def maxima_since(self, c: int) -> list[float]:
+        """Maxima of the buckets of the window read at bucket ``c``."""
+        m = len(MAX_COLUMNS)
+        out = [0.0] * m
+        head = self.head
+        if head is None:
+            return out
+        for b in range(max(c - self.slots + 1, head - self.slots + 1), head + 1):
+            row = (b % self.slots) * m
+            for i in range(m):
+                out[i] = max(out[i], self.maxima[row + i])
+        return out
 
     def rows_after(self, t: float) -> range:
         """Offsets of the snapshots of boundaries later than ``t`` (for a late booking)."""
@@ -104,6 +133,7 @@ class Ring:
             "slots": self.slots,
             "head": self.head,
             "snaps": sparse(self.snaps),
+            "maxima": sparse(self.maxima),
         }
 
     def load_json(self, data: dict[str, Any], colmap: dict[int, int], old_width: int) -> None:
@@ -111,52 +141,5 @@ class Ring:
             return  # the window changed shape: it starts afresh
         self.head = data["head"]
         unsparse(data["snaps"], self.snaps, self.n, colmap, old_width)
-
-
-class RecentMax:
-    """Max of values observed at event times t, over ranges [A, now] with A at most
-    ``horizon`` before stream time: a queue of candidates with increasing t and
-    decreasing values (a candidate followed by a larger or equal one can never win)."""
-
-    __slots__ = ("horizon", "items")
-
-    def __init__(self, horizon: float) -> None:
-        self.horizon = horizon
-        self.items: deque[tuple[float, float]] = deque()
-
-    def push(self, t: float, value: float, stream_time: float) -> None:
-        items = self.items
-        if not items or t >= items[-1][0]:
-            while items and items[-1][1] <= value:
-                items.pop()
-            items.append((t, value))
-        else:
-            self._insert(t, value)
-        limit = stream_time - self.horizon
-        while items[0][0] < limit:
-            items.popleft()
-
-    def _insert(self, t: float, value: float) -> None:
-        items = self.items
-        i = len(items)
-        while i and items[i - 1][0] > t:
-            i -= 1
-        if i < len(items) and items[i][1] >= value:
-            return  # a later candidate is at least as large
-        items.insert(i, (t, value))
-        while i and items[i - 1][1] <= value:
-            del items[i - 1]
-            i -= 1
-
-    def since(self, start: float) -> float:
-        """The max over t >= ``start`` (0 when none)."""
-        for t, value in self.items:
-            if t >= start:
-                return value
-        return 0.0
-
-    def to_json(self) -> list[list[float]]:
-        return [list(item) for item in self.items]
-
-    def load_json(self, data: list[list[float]]) -> None:
-        self.items = deque((float(t), float(v)) for t, v in data)
+        m = len(MAX_COLUMNS)
+        unsparse(data["maxima"], self.maxima, m, {i: i for i in range(m)}, m)

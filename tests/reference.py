@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -47,8 +47,9 @@ from stream.events import (
 
 # Readings of points the doc leaves open (reported to the lead when the engine differs).
 READINGS = {
-    "stream_time": "every non-duplicate event advances stream time, even one that is "
-    "parked or ignored (conflicting outcome, stale agent event): stream time is a watermark",
+    "stream_time": "stream time = largest ts of the events applied: a parked outcome "
+    "moves it when it is applied (at its enqueue), never if it is dropped; ignored events "
+    "(conflicting outcome, stale agent event) are generated so that it does not matter",
     "phase_duplicate": "a second enqueue/ended/acw_ended (or the same outcome type again) "
     "for a call is a duplicate before anything else: no late count, no stream time",
     "late_closing_span": "time-weighted values follow the doc's definitions of L(t) and "
@@ -137,18 +138,31 @@ def next_day_start(t: float, qc: QueueCfg) -> float:
 @lru_cache(maxsize=4096)
 def _grid(ds: float, nd: float, tz_name: str, hhmm: str, size: float) -> tuple[float, ...]:
     """Interval starts within the business day [ds, nd): the day start, then every
-    instant whose local wall time is on the grid hhmm + k*size (a wall time that occurs
-    twice on a fall-back day gives two starts; one in a spring-forward gap, none).
-    Brute force: look at every whole UTC minute of the day."""
+    instant at which the local clock shows hhmm + k*size; a grid time skipped by a
+    spring-forward gap gives the first instant after the gap, one shown twice on a
+    fall-back day gives both. Brute force: look at every whole UTC minute of the day."""
     tz = ZoneInfo(tz_name)
     hour, minute = (int(x) for x in hhmm.split(":"))
     step = round(size / 60)
+
+    def on_grid(local: datetime) -> bool:
+        return ((local.hour * 60 + local.minute) - (hour * 60 + minute)) % step == 0
+
     starts = [ds]
     t = ds - ds % 60 + 60
+    prev = datetime.fromtimestamp(t - 60, tz).replace(tzinfo=None)
     while t < nd:
-        local = datetime.fromtimestamp(t, tz)
-        if ((local.hour * 60 + local.minute) - (hour * 60 + minute)) % step == 0:
-            starts.append(t)
+        local = datetime.fromtimestamp(t, tz).replace(tzinfo=None)
+        skipped = prev + timedelta(minutes=1)
+        while not on_grid(local) and skipped < local:  # wall times the clock jumped over
+            if on_grid(skipped):
+                starts.append(t)
+                break
+            skipped += timedelta(minutes=1)
+        else:
+            if on_grid(local):
+                starts.append(t)
+        prev = local
         t += 60
     return tuple(starts)
 
@@ -209,6 +223,7 @@ class _Call:
     surveyed: bool = False
     wait_span: Span | None = None
     dropped: str | None = None  # kind of its outcome, expired before the enqueue came
+    expired: bool = False  # dropped from waiting as stuck: an outcome now is unknown
 
 
 @dataclass
@@ -216,6 +231,9 @@ class Sim:
     queue: str
     events: list[Event]  # the queue's events in processing order
     st_after: list[float | None]  # stream time after each position
+    # max(stream time, engine.advance() instant) just before each position; the last
+    # entry is after everything. An interval closes once this reaches end + grace.
+    clock_before: list[float | None]
     waiting_after: list[int]  # number of calls waiting after each position
     stream_time: float | None
     recs: list[Rec]
@@ -254,17 +272,33 @@ def _is_phase_duplicate(e: Event, call: _Call | None) -> bool:
 
 
 def simulate(
-    events: Iterable[Event], cfg: EngineCfg, queue: str, *, expire_on_advance_only: bool = False
+    events: Sequence[Event],
+    cfg: EngineCfg,
+    queue: str,
+    *,
+    advances: Sequence[tuple[int, float]] = (),
+    expire_on_advance_only: bool = False,
+    no_stream_time_on_match: bool = False,
+    parked_closes_intervals: bool = False,
 ) -> Sim:
     """Apply the doc's order-dependent rules to ``queue``'s events in processing order.
 
-    ``expire_on_advance_only`` (not the doc: for exploring the engine) drops parked
-    outcomes only when stream time moves, not when one arrives already expired."""
+    ``advances``: (i, now) = ``engine.advance(now)`` was called before ``events[i]``
+    (i = len(events): after the last one).
+
+    Knobs that are *not* the doc, to look for further engine differences while a known
+    one is being fixed: ``expire_on_advance_only`` drops parked outcomes only when
+    stream time moves (not when one arrives already expired);
+    ``no_stream_time_on_match`` leaves stream time alone when a parked outcome is applied;
+    ``parked_closes_intervals`` lets a parked outcome's ts close intervals.
+    """
     qc: QueueCfg = cfg.queue(queue)
-    evs = [e for e in events if queue in queues_of(e)]
+    evs: list[Event] = []
     grace = cfg.grace_seconds
     st: float | None = None
+    adv: float | None = None  # latest advance() instant since the queue exists
     st_after: list[float | None] = []
+    clock_before: list[float | None] = []
     waiting_after: list[int] = []
     seen: dict[str, float] = {}
     calls: dict[str, _Call] = {}
@@ -273,6 +307,7 @@ def simulate(
     agent_span: dict[str, Span] = {}
     waiting: dict[str, float] = {}
     in_service: dict[str, str | None] = {}
+    service_since: dict[str, float] = {}  # call -> answer ts
     recs: list[Rec] = []
     spans: list[Span] = []
     anomalies: Counter[str] = Counter()
@@ -293,8 +328,32 @@ def simulate(
             call.answered_by = o.agent_id
             if not call.ended:
                 in_service[o.call_id] = o.agent_id
+                service_since[o.call_id] = o.ts
 
-    for pos, e in enumerate(evs):
+    parked_clock: float | None = None
+
+    def clock() -> float | None:
+        return max((x for x in (st, adv, parked_clock) if x is not None), default=None)
+
+    def closed_interval(ts: float) -> bool:
+        # docs/kpis.md: an event of a closed interval is counted as late.
+        now = clock()
+        return now is not None and interval_of(ts, cfg, qc)[1] + grace <= now
+
+    def advance_to(index: int) -> None:
+        nonlocal adv
+        for i, now in advances:
+            if i == index and st is not None:  # a queue that does not exist yet ignores it
+                adv = now if adv is None else max(adv, now)
+
+    pos = -1
+    for index, e in enumerate(events):
+        advance_to(index)
+        if queue not in queues_of(e):
+            continue
+        pos += 1
+        evs.append(e)
+        clock_before.append(clock())
         call = calls.get(e.call_id) if not isinstance(e, AgentStateChanged) else None
         horizon_ok = st is None or seen.get(e.id, -math.inf) >= st - cfg.dedupe_horizon_seconds
         if (e.id in seen and horizon_ok) or _is_phase_duplicate(e, call):
@@ -304,39 +363,64 @@ def simulate(
             continue
         seen[e.id] = e.ts
         late = st is not None and e.ts < st - grace
+        counted_late = late or closed_interval(e.ts)
         # An outcome that is parked is judged late when it is applied, not on arrival.
         is_outcome = isinstance(e, CallAnswered | CallAbandoned | CallLeft)
         parks = is_outcome and (
             call is None
             or (
-                call.enq is None
+                (call.enq is None or call.expired)
                 and call.outcome is None
                 and call.parked is None
                 and call.dropped is None
             )
         )
-        if late and not parks:
+        if counted_late and not parks:
             anomalies["late"] += 1
-        advanced = st is None or e.ts > st
-        st = e.ts if st is None else max(st, e.ts)
+        # Stream time = the largest ts of the events *applied*: a parked outcome moves it
+        # only once it is applied (when its enqueue comes).
+        advanced = not parks and (st is None or e.ts > st)
+        if not parks:
+            st = e.ts if st is None else max(st, e.ts)
+        # Stuck calls (older than max_wait in stream time) leave waiting; as soon as stream
+        # time moves, so before this event is applied.
+        for cid, enq_ts in list(waiting.items()):
+            if st is not None and st - enq_ts > cfg.max_wait_seconds:
+                del waiting[cid]
+                span = calls[cid].wait_span
+                assert span is not None
+                span.end, span.close_pos, span.close_late = (
+                    enq_ts + cfg.max_wait_seconds,
+                    pos,
+                    False,
+                )
+                calls[cid].expired = True
+                anomalies["stuck_call_expired"] += 1
+        # So do calls in service longer than max_wait (their call.ended was lost).
+        for cid, since in list(service_since.items()):
+            if cid not in in_service:
+                del service_since[cid]
+            elif st is not None and st - since > cfg.max_wait_seconds:
+                del in_service[cid], service_since[cid]
+                anomalies["stuck_call_expired"] += 1
 
-        if isinstance(e, AgentStateChanged):
+        if isinstance(e, AgentStateChanged) and e.ts < agents.get(e.agent_id, ("", -math.inf))[1]:
+            # Older than the agent's current state: ignored (but judged late like any other).
+            anomalies["stale_agent_event"] += 1
+        elif isinstance(e, AgentStateChanged):
             cur = agents.get(e.agent_id)
-            if cur is not None and e.ts < cur[1]:
-                anomalies["stale_agent_event"] += 1
+            if cur is not None:
+                span = agent_span.pop(e.agent_id)
+                span.end, span.close_pos, span.close_late = e.ts, pos, late
+            if e.state == AgentState.LOGGED_OUT:
+                agents.pop(e.agent_id, None)
+                if any(a == e.agent_id for a in in_service.values()):
+                    anomalies["logout_mid_call"] += 1
             else:
-                if cur is not None:
-                    span = agent_span.pop(e.agent_id)
-                    span.end, span.close_pos, span.close_late = e.ts, pos, late
-                if e.state == AgentState.LOGGED_OUT:
-                    agents.pop(e.agent_id, None)
-                    if any(a == e.agent_id for a in in_service.values()):
-                        anomalies["logout_mid_call"] += 1
-                else:
-                    agents[e.agent_id] = (e.state.value, e.ts)
-                    span = Span(e.state.value, e.ts, pos, key=e.agent_id)
-                    agent_span[e.agent_id] = span
-                    spans.append(span)
+                agents[e.agent_id] = (e.state.value, e.ts)
+                span = Span(e.state.value, e.ts, pos, key=e.agent_id)
+                agent_span[e.agent_id] = span
+                spans.append(span)
         else:
             call = calls.setdefault(e.call_id, _Call())
             if isinstance(e, CallEnqueued):
@@ -362,8 +446,10 @@ def simulate(
                     call.parked = None
                     # Counted now, attributed to the outcome's ts, lateness judged now.
                     o_late = o.ts < st - grace
-                    if o_late:
+                    if o_late or closed_interval(o.ts):
                         anomalies["late"] += 1
+                    if not no_stream_time_on_match:
+                        st = max(st, o.ts)
                     # The call never joins the live waiting list, but L(t) counts it for
                     # enqueued <= t < outcome (docs/kpis.md, time-weighted queue length).
                     span = Span("waiting", e.ts, pos, o.ts, pos, o_late, e.call_id)
@@ -380,12 +466,15 @@ def simulate(
             elif is_outcome:
                 if call.outcome is not None or call.parked is not None or call.dropped:
                     anomalies["conflicting_outcome"] += 1
-                elif call.enq is None:
+                elif call.enq is None or call.expired:
                     call.parked = (e, pos)
+                    if parked_closes_intervals:
+                        parked_clock = max(parked_clock or e.ts, e.ts)
                     # Only the counters wait for the enqueue: the live state (in service)
                     # follows the answer at once, like a late answer's does.
                     if isinstance(e, CallAnswered) and not call.ended:
                         in_service[e.call_id] = e.agent_id
+                        service_since[e.call_id] = e.ts
                 else:
                     apply_outcome(e, call, pos, late)
             elif isinstance(e, CallTransferred):
@@ -414,29 +503,30 @@ def simulate(
 
         # Parked outcomes whose enqueue did not come within the grace are dropped.
         for c in calls.values():
-            if c.parked is not None and st > c.parked[0].ts + grace:
+            if c.parked is not None and st is not None and st > c.parked[0].ts + grace:
                 if expire_on_advance_only and not advanced:
                     continue
                 c.dropped = _outcome_kind(c.parked[0])
                 c.parked = None
                 anomalies["outcome_without_enqueue"] += 1
-        # Stuck calls (older than max_wait in stream time) leave waiting.
-        for cid, enq_ts in list(waiting.items()):
-            if st - enq_ts > cfg.max_wait_seconds:
-                del waiting[cid]
-                span = calls[cid].wait_span
-                assert span is not None
-                span.end, span.close_pos, span.close_late = (
-                    enq_ts + cfg.max_wait_seconds,
-                    pos,
-                    False,
-                )
-                anomalies["stuck_call_expired"] += 1
         st_after.append(st)
         waiting_after.append(len(waiting))
 
+    advance_to(len(events))
+    clock_before.append(clock())
     return Sim(
-        queue, evs, st_after, waiting_after, st, recs, spans, anomalies, waiting, in_service, agents
+        queue,
+        evs,
+        st_after,
+        clock_before,
+        waiting_after,
+        st,
+        recs,
+        spans,
+        anomalies,
+        waiting,
+        in_service,
+        agents,
     )
 
 
@@ -610,7 +700,36 @@ def kpis(
             "max_queue_length": c["max_queue_length"],
         }
     )
+    t1 = qc.sl_thresholds[0]
+    out["service_level"] = out[f"service_level:{t1:g}:{qc.sl_formula}"]
     return out
+
+
+def staffing_kpis(
+    kp: Mapping[str, float | None], c: Mapping[str, Any], qc: QueueCfg, agents_staffed: int
+) -> dict[str, float | None]:
+    """The staffing keys of a window. The Erlang math is stream/erlang.py (checked against
+    independent references in tests/unit/test_erlang.py); what is checked here is what the
+    doc says goes in: the window's arrival rate and AHT, the first threshold, the target,
+    the agents staffed now and patience_mle(wait_seconds, abandoned) of the window."""
+    from stream import erlang
+
+    patience = erlang.patience_mle(c["wait_seconds"], int(c["abandoned"]))
+    s = erlang.staffing(
+        kp["arrival_rate_per_second"],
+        kp["aht_seconds"],
+        qc.sl_thresholds[0],
+        qc.sl_target,
+        agents_staffed,
+        patience,
+    )
+    return {
+        "agents_required": s.agents_required,
+        "staffing_gap": s.gap,
+        "predicted_service_level": s.predicted_sl,
+        "predicted_asa_seconds": s.predicted_asa_s,
+        "predicted_abandon_ratio": s.predicted_abandon_ratio,
+    }
 
 
 # --------------------------------------------------------------------------- reads
@@ -672,6 +791,12 @@ def observe(
 ) -> QueueView:
     """Everything the engine exposes for one queue, read at ``now`` (>= stream time)."""
     qc: QueueCfg = cfg.queue(sim.queue)
+    if sim.stream_time is not None:
+        now = max(now, sim.stream_time)  # reads never look into the past of stream time
+    by_state = {s: 0 for s in AGENT_STATES}
+    for state, _ in sim.agents.values():
+        by_state[state] += 1
+    staffed = sum(by_state[s] for s in STAFFED)
     windows: dict[str, View] = {}
     for name, length in cfg.windows:
         ws = window_start(now, length, cfg.window_slots)
@@ -681,18 +806,13 @@ def observe(
             return sp.end is None or late_spans_in_windows or not sp.close_late
 
         parts = _span_parts(sim, ws, now, now=now, include=keep)
-        windows[name] = _live_view(sim, recs, parts, qc, now, now - ws)
+        view = _live_view(sim, recs, parts, qc, now, now - ws)
+        view.kpis.update(staffing_kpis(view.kpis, view.counters, qc, staffed))
+        windows[name] = view
     ds = day_start(now, qc)
     today_recs = [r for r in sim.recs if ds <= r.ts <= now]
     today = _live_view(sim, today_recs, _span_parts(sim, ds, now, now=now), qc, now, now - ds)
-    closed_parts: dict[str, float] = Counter()
-    for sp in sim.spans:
-        if sp.end is not None:
-            closed_parts[sp.kind] += sp.end - sp.start
-    totals = counters(sim.recs, closed_parts, qc)
-    by_state = {s: 0 for s in AGENT_STATES}
-    for state, _ in sim.agents.values():
-        by_state[state] += 1
+    totals = counters(sim.recs, {}, qc)  # the totals carry no time-weighted values
     return QueueView(
         queue=sim.queue,
         stream_time=sim.stream_time,
@@ -703,7 +823,7 @@ def observe(
         longest_wait=max((now - t for t in sim.waiting.values()), default=None),
         calls_in_service=len(sim.in_service),
         agents_by_state=by_state,
-        agents_staffed=sum(by_state[s] for s in STAFFED),
+        agents_staffed=staffed,
         anomalies={k: v for k, v in sim.anomalies.items() if v},
     )
 
@@ -717,11 +837,9 @@ class Summary:
     kpis: dict[str, float | None]
 
 
-def intervals(
-    sim: Sim, cfg: EngineCfg, advance_to: float | None = None, flush: bool = True
-) -> list[Summary]:
-    """The interval summaries emitted for one queue: those closed by stream time while
-    applying, then by ``advance(advance_to)``, then (``flush``) every open one.
+def intervals(sim: Sim, cfg: EngineCfg, flush: bool = True) -> list[Summary]:
+    """The interval summaries emitted for one queue: those closed by stream time or by
+    ``advance()`` while applying, then (``flush``) every open one.
 
     An interval's content is what was known when it closed: contributions of events
     processed before that, and spans as known then (still-open spans run on).
@@ -729,32 +847,35 @@ def intervals(
     qc: QueueCfg = cfg.queue(sim.queue)
     grace = cfg.grace_seconds
     n = len(sim.events)
+    clocks = sim.clock_before
 
     def open_at(end: float, pos: int) -> bool:
-        before = sim.st_after[pos - 1] if pos else None
+        before = clocks[pos]
         return before is None or before < end + grace
 
     # Intervals exist from the first one that something was booked into (while open)
-    # up to the one holding the stream time; those where nothing happened are skipped.
+    # up to the one holding the stream time or the last one advance() closed; those
+    # where nothing happened are skipped.
     booked = [r.ts for r in sim.recs if open_at(interval_of(r.ts, cfg, qc)[1], r.pos)]
     booked += [
         sp.start for sp in sim.spans if open_at(interval_of(sp.start, cfg, qc)[1], sp.open_pos)
     ]
     if not booked or sim.stream_time is None:
         return []
+    final = clocks[n]
+    assert final is not None
     rows = [interval_of(min(booked), cfg, qc)]
-    while rows[-1][1] <= sim.stream_time:
+    while rows[-1][1] <= sim.stream_time or rows[-1][1] + grace <= final:
         rows.append(interval_of(rows[-1][1], cfg, qc))
+    if rows[-1][0] > sim.stream_time and rows[-1][1] + grace > final:
+        rows.pop()  # neither holds the stream time nor was closed
     out: list[Summary] = []
     for start, end in rows:
-        close = next(
-            (p for p, st in enumerate(sim.st_after) if st is not None and st >= end + grace), None
-        )
+        close = next((p for p, c in enumerate(clocks) if c is not None and c >= end + grace), None)
         if close is None:
-            if flush or (advance_to is not None and end + grace <= advance_to):
-                close = n
-            else:
+            if not flush:
                 continue
+            close = n
         recs = [r for r in sim.recs if r.pos < close and start <= r.ts < end]
         parts: dict[str, float] = Counter()
         for sp in sim.spans:

@@ -242,7 +242,7 @@ def test_metrics_endpoint_serves_gzip_and_readiness(kafka_broker, topics, worker
     import urllib.request
 
     worker = start_worker(kafka_broker.bootstrap, topics, tmp_path, workers)
-    stream = synthetic_stream(queues=3, events=200, calls_per_queue_per_s=0.2, seed=3)
+    stream = synthetic_stream(3, 200, 0.5, seed=3, start=time.time() - 300)
     asyncio.run(produce(kafka_broker.bootstrap, topics.events, valid_records(stream)))
     wait_drained(workers, topics.partitions)
     request = urllib.request.Request(worker.url("/metrics"), headers={"Accept-Encoding": "gzip"})

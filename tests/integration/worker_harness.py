@@ -62,7 +62,7 @@ class WorkerProcess:
         env["CALLPULSE_WORKER__DATA_DIR"] = str(log_dir / f"data-{self.port}")
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "consumers.cli", "worker", "--log-level", "info"],
+            [sys.executable, "-m", "consumers.cli", "worker", "--log-level", os.environ.get("CP_LOG","info")],
             cwd=REPO,
             env=env,
             stdout=self._log,
