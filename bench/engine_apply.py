@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stream.config import EngineConfig  # noqa: E402
-from stream.engine import Engine  # noqa: E402
-from stream.events import (  # noqa: E402
+from stream.config import EngineConfig
+from stream.engine import Engine
+from stream.events import (
     AfterCallWorkEnded,
     AgentState,
     AgentStateChanged,

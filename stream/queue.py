@@ -230,6 +230,10 @@ class QueueState:
         self._late_before = -_INF  # st − grace
         self._closed_until = -_INF  # mirrors the ledger's
         self._next_house = -_INF  # stream time at which _housekeep has work
+        self._next_work = -_INF  # min(ledger.next_boundary, _next_house)
+        self._cum = self._ledger.cum
+        self._pmax = self._ledger.pmax
+        self._origin = self._fix_floor = 0.0
         self._sync()
         self.anomalies: dict[str, int] = dict.fromkeys(ANOMALY_KINDS, 0)
         self._waiting: dict[str, float] = {}  # call_id -> enqueue ts

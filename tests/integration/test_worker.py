@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumers.local_kafka import LocalKafka
+from consumers.local_kafka import LocalKafka, free_ports
 from stream.config import EngineConfig
 from stream.engine import Engine
 from stream.events import Event
@@ -215,7 +215,8 @@ def test_second_worker_joins_then_first_leaves_exact_and_no_overlap(
 
 
 def test_broker_restart_mid_load_recovers_exactly(tmp_path, workers):
-    broker = LocalKafka(tmp_path / "kafka", detach=False)
+    # A fixed port: clients must find the broker again where they left it.
+    broker = LocalKafka(tmp_path / "kafka", port=free_ports(1)[0], detach=False)
     broker.start(timeout=90.0)
     try:
         topics = Topics()

@@ -933,6 +933,27 @@ def test_parked_outcome_does_not_close_intervals(side: str) -> None:
 
 
 @SIDES
+def test_stuck_call_leaves_interval_at_max_wait(side: str) -> None:
+    """docs/kpis.md: a stuck call "is dropped from waiting at enqueue ts + max_wait (that
+    is when L(t) loses it)". c1 waits from +100; with max_wait 900 it leaves at +1000.
+    The event at +2000 moves stream time past both that instant and the close of
+    [+900, +1800): that interval holds 100 s of waiting and ends with nobody waiting."""
+    cfg = EngineConfig(max_wait_seconds=900.0)
+    events = [
+        CallEnqueued("e1", T0 + 100, "sales", "c1"),
+        AgentStateChanged("a1", T0 + 2000, "a1", AgentState.AVAILABLE, ("sales",)),
+    ]
+    r = read(side, events, T0 + 2000, cfg=cfg)
+    by_start = {start - T0: c for start, _, c in r.intervals}
+    assert by_start[0.0]["queue_length_seconds"] == 800.0
+    assert by_start[900.0]["queue_length_seconds"] == 100.0
+    # c1's enqueue was observed in the first interval, and nobody waits at this one's end.
+    assert by_start[900.0]["max_queue_length"] == 0
+    assert r.today["queue_length_seconds"] == 900.0
+    assert r.anomalies == {"stuck_call_expired": 1}
+
+
+@SIDES
 def test_redelivered_conflicting_outcome_is_a_duplicate(side: str) -> None:
     """A record delivered twice (same id) is a duplicate, whatever the first copy did:
     "an event whose id was already applied ... changes nothing; anomaly duplicate".

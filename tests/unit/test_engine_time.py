@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -183,7 +184,7 @@ def test_business_days_across_dst(tz: str, day: tuple[int, int, int], hours: int
     while bounds[-1] < end:
         bounds.append(calendar.interval_bounds(bounds[-1])[1])
     assert len(bounds) - 1 == hours
-    assert {b - a for a, b in zip(bounds, bounds[1:], strict=False)} == {3600}
+    assert {b - a for a, b in itertools.pairwise(bounds)} == {3600}
 
 
 def test_new_york_fall_back_has_two_one_am_intervals() -> None:
@@ -192,9 +193,7 @@ def test_new_york_fall_back_has_two_one_am_intervals() -> None:
     second = local("America/New_York", 2026, 11, 1, 1, 30, fold=1)
     assert second - first == 3600
     assert calendar.interval_bounds(first)[0] == local("America/New_York", 2026, 11, 1, 1)
-    assert calendar.interval_bounds(second)[0] == local(
-        "America/New_York", 2026, 11, 1, 1, fold=1
-    )
+    assert calendar.interval_bounds(second)[0] == local("America/New_York", 2026, 11, 1, 1, fold=1)
 
 
 def test_spring_forward_gap_interval_and_day_start() -> None:
@@ -213,7 +212,9 @@ def test_spring_forward_gap_interval_and_day_start() -> None:
 
 
 def test_today_resets_at_the_local_business_day_start() -> None:
-    engine = Engine(config(defaults={"timezone": "America/New_York", "business_day_start": "06:00"}))
+    engine = Engine(
+        config(defaults={"timezone": "America/New_York", "business_day_start": "06:00"})
+    )
     feed = Feed(engine, t0=local("America/New_York", 2026, 11, 1, 5, 0))
     feed.enq(0, "c1")  # 05:00 EST on Nov 1: still the business day of Oct 31
     feed.abd(1800, "c1")
