@@ -33,6 +33,11 @@ COMMANDS: tuple[Command, ...] = (
         "consumers.local_kafka",
     ),
     Command(
+        "report",
+        "KPIs per queue (and per interval) from a file of events, offline",
+        "consumers.report",
+    ),
+    Command(
         "worker",
         "consume events, keep per-queue KPIs, serve Prometheus /metrics",
         "consumers.worker",

@@ -182,7 +182,8 @@ class Counters:
             values[col] = max(self.values[col], other.values[col])
         return Counters(self.layout, values)
 
-    __add__ = merge
+    def __add__(self, other: Counters) -> Counters:
+        return self.merge(other)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Counters):

@@ -45,18 +45,19 @@ from stream.events import (
     queues_of,
 )
 
-# Readings of points the doc leaves open (reported to the lead when the engine differs).
+# Readings of points docs/kpis.md leaves open (none of them is exercised in a way where
+# another reading would give other numbers, except where noted).
 READINGS = {
-    "stream_time": "stream time = largest ts of the events applied: a parked outcome "
-    "moves it when it is applied (at its enqueue), never if it is dropped; ignored events "
-    "(conflicting outcome, stale agent event) are generated so that it does not matter",
-    "phase_duplicate": "a second enqueue/ended/acw_ended (or the same outcome type again) "
-    "for a call is a duplicate before anything else: no late count, no stream time",
-    "late_closing_span": "time-weighted values follow the doc's definitions of L(t) and "
-    "state time over the range: a span closed by a late event still counts in the windows "
-    "(not counting it would make the waiting time of the call vanish from the window)",
-    "repeat_caller": "the most recent previously applied enqueue = the one applied last "
-    "(processing order), not the one with the largest ts",
+    "ignored_events": "a conflicting outcome or a stale agent event is judged late like "
+    "an applied event; the streams make its ts <= stream time, so whether it would move "
+    "stream time never matters",
+    "stuck_in_service": "a call in service longer than max_wait leaves the calls in "
+    "service with anomaly stuck_call_expired (the doc: 'the same way')",
+    "expiry_before_close": "when one event moves stream time past both a stuck call's "
+    "enqueue ts + max_wait and an interval's end + grace, the interval knows the call "
+    "left at enqueue ts + max_wait (event-time order; the engine closed first: reported)",
+    "interval_queue_length": "an interval's max_queue_length counts the calls waiting "
+    "just before its end (enqueued before it, outcome at or after it), as known at close",
 }
 
 AGENT_STATES = tuple(s.value for s in AgentState if s is not AgentState.LOGGED_OUT)
@@ -207,7 +208,6 @@ class Span:
     open_pos: int
     end: float | None = None
     close_pos: int | None = None
-    close_late: bool = False
     key: str = ""  # agent id or call id
 
 
@@ -277,20 +277,12 @@ def simulate(
     queue: str,
     *,
     advances: Sequence[tuple[int, float]] = (),
-    expire_on_advance_only: bool = False,
-    no_stream_time_on_match: bool = False,
-    parked_closes_intervals: bool = False,
 ) -> Sim:
     """Apply the doc's order-dependent rules to ``queue``'s events in processing order.
 
     ``advances``: (i, now) = ``engine.advance(now)`` was called before ``events[i]``
     (i = len(events): after the last one).
 
-    Knobs that are *not* the doc, to look for further engine differences while a known
-    one is being fixed: ``expire_on_advance_only`` drops parked outcomes only when
-    stream time moves (not when one arrives already expired);
-    ``no_stream_time_on_match`` leaves stream time alone when a parked outcome is applied;
-    ``parked_closes_intervals`` lets a parked outcome's ts close intervals.
     """
     qc: QueueCfg = cfg.queue(queue)
     evs: list[Event] = []
@@ -322,7 +314,7 @@ def simulate(
         call.outcome = kind
         if call.wait_span is not None and call.wait_span.end is None:
             span = call.wait_span
-            span.end, span.close_pos, span.close_late = o.ts, pos, late
+            span.end, span.close_pos = o.ts, pos
             waiting.pop(o.call_id, None)
         if isinstance(o, CallAnswered):
             call.answered_by = o.agent_id
@@ -330,10 +322,8 @@ def simulate(
                 in_service[o.call_id] = o.agent_id
                 service_since[o.call_id] = o.ts
 
-    parked_clock: float | None = None
-
     def clock() -> float | None:
-        return max((x for x in (st, adv, parked_clock) if x is not None), default=None)
+        return max((x for x in (st, adv) if x is not None), default=None)
 
     def closed_interval(ts: float) -> bool:
         # docs/kpis.md: an event of a closed interval is counted as late.
@@ -379,7 +369,6 @@ def simulate(
             anomalies["late"] += 1
         # Stream time = the largest ts of the events *applied*: a parked outcome moves it
         # only once it is applied (when its enqueue comes).
-        advanced = not parks and (st is None or e.ts > st)
         if not parks:
             st = e.ts if st is None else max(st, e.ts)
         # Stuck calls (older than max_wait in stream time) leave waiting; as soon as stream
@@ -389,11 +378,7 @@ def simulate(
                 del waiting[cid]
                 span = calls[cid].wait_span
                 assert span is not None
-                span.end, span.close_pos, span.close_late = (
-                    enq_ts + cfg.max_wait_seconds,
-                    pos,
-                    False,
-                )
+                span.end, span.close_pos = enq_ts + cfg.max_wait_seconds, pos
                 calls[cid].expired = True
                 anomalies["stuck_call_expired"] += 1
         # So do calls in service longer than max_wait (their call.ended was lost).
@@ -411,7 +396,7 @@ def simulate(
             cur = agents.get(e.agent_id)
             if cur is not None:
                 span = agent_span.pop(e.agent_id)
-                span.end, span.close_pos, span.close_late = e.ts, pos, late
+                span.end, span.close_pos = e.ts, pos
             if e.state == AgentState.LOGGED_OUT:
                 agents.pop(e.agent_id, None)
                 if any(a == e.agent_id for a in in_service.values()):
@@ -448,8 +433,7 @@ def simulate(
                     o_late = o.ts < st - grace
                     if o_late or closed_interval(o.ts):
                         anomalies["late"] += 1
-                    if not no_stream_time_on_match:
-                        st = max(st, o.ts)
+                    st = max(st, o.ts)
                     # The call never joins the live waiting list, but L(t) counts it for
                     # enqueued <= t < outcome (docs/kpis.md, time-weighted queue length).
                     span = Span("waiting", e.ts, pos, o.ts, pos, o_late, e.call_id)
@@ -468,8 +452,6 @@ def simulate(
                     anomalies["conflicting_outcome"] += 1
                 elif call.enq is None or call.expired:
                     call.parked = (e, pos)
-                    if parked_closes_intervals:
-                        parked_clock = max(parked_clock or e.ts, e.ts)
                     # Only the counters wait for the enqueue: the live state (in service)
                     # follows the answer at once, like a late answer's does.
                     if isinstance(e, CallAnswered) and not call.ended:
@@ -504,8 +486,6 @@ def simulate(
         # Parked outcomes whose enqueue did not come within the grace are dropped.
         for c in calls.values():
             if c.parked is not None and st is not None and st > c.parked[0].ts + grace:
-                if expire_on_advance_only and not advanced:
-                    continue
                 c.dropped = _outcome_kind(c.parked[0])
                 c.parked = None
                 anomalies["outcome_without_enqueue"] += 1
@@ -757,14 +737,11 @@ class QueueView:
     anomalies: dict[str, int]
 
 
-def _span_parts(
-    sim: Sim, lo: float, hi: float, *, now: float, include: Any = lambda sp: True
-) -> dict[str, float]:
-    """Time of each span kind inside [lo, hi]; open spans run up to ``now``."""
+def _span_parts(sim: Sim, lo: float, hi: float, *, now: float) -> dict[str, float]:
+    """Time of each span kind inside [lo, hi], as known now (spans closed by late events
+    included: time-weighted values follow the live state); open spans run up to now."""
     parts: dict[str, float] = Counter()
     for sp in sim.spans:
-        if not include(sp):
-            continue
         end = sp.end if sp.end is not None else now
         parts[sp.kind] += _overlap(sp.start, end, lo, hi)
     return parts
@@ -786,9 +763,7 @@ def _live_view(
     return View(c, kpis(c, qc, span=span, misses=misses), span)
 
 
-def observe(
-    sim: Sim, cfg: EngineCfg, now: float, *, late_spans_in_windows: bool = True
-) -> QueueView:
+def observe(sim: Sim, cfg: EngineCfg, now: float) -> QueueView:
     """Everything the engine exposes for one queue, read at ``now`` (>= stream time)."""
     qc: QueueCfg = cfg.queue(sim.queue)
     if sim.stream_time is not None:
@@ -802,10 +777,12 @@ def observe(
         ws = window_start(now, length, cfg.window_slots)
         recs = [r for r in sim.recs if not r.late and ws <= r.ts <= now]
 
-        def keep(sp: Span) -> bool:
-            return sp.end is None or late_spans_in_windows or not sp.close_late
-
-        parts = _span_parts(sim, ws, now, now=now, include=keep)
+        parts = _span_parts(
+            sim,
+            ws,
+            now,
+            now=now,
+        )
         view = _live_view(sim, recs, parts, qc, now, now - ws)
         view.kpis.update(staffing_kpis(view.kpis, view.counters, qc, staffed))
         windows[name] = view
