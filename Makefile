@@ -22,8 +22,10 @@ KAFKA_RUN_DIR ?= run/kafka
 # The test fixture reads this, so `make test KAFKA_VERSION=4.2.0` tests another broker.
 export CALLPULSE_KAFKA_VERSION := $(KAFKA_VERSION)
 
-# Debian packages the project needs beyond Python: Java 17+ runs the broker, Maven fetches it.
-APT_PACKAGES := openjdk-17-jdk-headless maven
+# Debian packages the project needs beyond Python: Java 17+ runs the broker, Maven fetches it;
+# prometheus brings promtool (rules export checks), prometheus-alertmanager the alert e2e.
+APT_PACKAGES := openjdk-17-jdk-headless maven prometheus prometheus-alertmanager
+PREREQ_TOOLS := java mvn promtool amtool prometheus-alertmanager
 
 .PHONY: help test lint unit demo clean distclean install prereqs jars \
 	kafka-start kafka-stop kafka-status
@@ -82,16 +84,17 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 jars: prereqs install ## fetch the Kafka broker jars with Maven (cached; no-op when present)
 	@$(CALLPULSE) kafka fetch --version $(KAFKA_VERSION) >/dev/null
 
-prereqs: ## check for java and mvn; as root with apt-get, install them
+prereqs: ## check for java, mvn, promtool, alertmanager; as root with apt-get, install them
 	@missing=""; \
-	for tool in java mvn; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	for tool in $(PREREQ_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing$$missing: apt-get install $(APT_PACKAGES)"; \
 		apt-get update -qq; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	else \
-		echo "error: not found:$$missing. The local Kafka broker needs Java 17+ and Maven:" >&2; \
-		echo "    sudo apt-get install openjdk-17-jre-headless maven" >&2; \
+		echo "error: not found:$$missing. The local Kafka broker needs Java 17+ and Maven," >&2; \
+		echo "the alert tests promtool and Alertmanager:" >&2; \
+		echo "    sudo apt-get install $(APT_PACKAGES)" >&2; \
 		exit 1; \
 	fi

@@ -42,6 +42,11 @@ COMMANDS: tuple[Command, ...] = (
         "consume events, keep per-queue KPIs, serve Prometheus /metrics",
         "consumers.worker",
     ),
+    Command(
+        "rules",
+        "alert rules: check a file, backtest it over events, export it to Prometheus",
+        "consumers.rules_cli",
+    ),
 )
 
 

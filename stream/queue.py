@@ -245,7 +245,10 @@ class QueueState:
         self._horizon = engine_cfg.dedupe_horizon_seconds
         self._phases = Recent(engine_cfg.dedupe_horizon_seconds, engine_cfg.max_recent_ids)
         self._ids = Recent(engine_cfg.dedupe_horizon_seconds, engine_cfg.max_recent_ids)
-        self._callers = Recent(self._repeat_window, engine_cfg.max_repeat_callers)
+        # Kept N + grace of stream time: exact for every repeat that is not itself late.
+        self._callers = Recent(
+            self._repeat_window + engine_cfg.grace_seconds, engine_cfg.max_repeat_callers
+        )
         self._parked: dict[str, Outcome] = {}  # call_id -> outcome waiting for its enqueue
         self._parked_deadline = _INF
 
@@ -290,6 +293,8 @@ class QueueState:
         ledger = self._ledger
         if ledger.next_boundary == -_INF:  # the first event
             ledger.start(ts)
+        if ts > self._oldest_wait + self._max_wait:
+            self._expire_waiting(ts)
         if ts >= ledger.next_boundary:
             self._emit(ledger.cross(ts, self._live()), self._sink)
             self._sync()
@@ -581,8 +586,6 @@ class QueueState:
     def _housekeep(self, st: float) -> None:
         if st >= self._parked_deadline:
             self._expire_parked(st)
-        if st >= self._oldest_wait + self._max_wait:
-            self._expire_waiting(st)
         if st >= self._oldest_service + self._max_wait:
             self._expire_in_service(st)
         dropped = self._phases.tick(st)
@@ -614,14 +617,19 @@ class QueueState:
         self._parked_deadline += self._grace
 
     def _expire_waiting(self, st: float) -> None:
-        """Calls waiting for max_wait leave the waiting list at enqueue + max_wait."""
+        """Calls waiting longer than max_wait leave the waiting list at enqueue + max_wait:
+        stream time passes that instant first (boundaries, interval closes), then they go."""
         max_wait = self._max_wait
-        for cid, enqueued in list(self._waiting.items()):
-            if enqueued + max_wait < st:
-                del self._waiting[cid]
-                self._phases.discard(cid)
-                self.anomalies["stuck_call_expired"] += 1
-                self._timeline(QUEUE_NET, -1.0, enqueued + max_wait)
+        ledger = self._ledger
+        due = sorted((t + max_wait, cid) for cid, t in self._waiting.items() if t + max_wait < st)
+        for at, cid in due:
+            if at >= ledger.next_boundary:
+                self._emit(ledger.cross(at, self._live()), self._sink)
+                self._sync()
+            del self._waiting[cid]
+            self._phases.discard(cid)
+            self.anomalies["stuck_call_expired"] += 1
+            self._timeline(QUEUE_NET, -1.0, at)
         self._oldest_wait = min(self._waiting.values(), default=_INF)
 
     def _expire_in_service(self, st: float) -> None:

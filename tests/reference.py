@@ -216,7 +216,6 @@ class _Call:
     enq: CallEnqueued | None = None
     outcome: str | None = None  # applied outcome event type
     parked: tuple[Event, int] | None = None
-    answered_by: str | None = None
     ended: bool = False
     acw: bool = False
     transferred: bool = False
@@ -234,7 +233,6 @@ class Sim:
     # max(stream time, engine.advance() instant) just before each position; the last
     # entry is after everything. An interval closes once this reaches end + grace.
     clock_before: list[float | None]
-    waiting_after: list[int]  # number of calls waiting after each position
     stream_time: float | None
     recs: list[Rec]
     spans: list[Span]
@@ -282,7 +280,6 @@ def simulate(
 
     ``advances``: (i, now) = ``engine.advance(now)`` was called before ``events[i]``
     (i = len(events): after the last one).
-
     """
     qc: QueueCfg = cfg.queue(queue)
     evs: list[Event] = []
@@ -291,7 +288,6 @@ def simulate(
     adv: float | None = None  # latest advance() instant since the queue exists
     st_after: list[float | None] = []
     clock_before: list[float | None] = []
-    waiting_after: list[int] = []
     seen: dict[str, float] = {}
     calls: dict[str, _Call] = {}
     callers: dict[str, list[float]] = {}  # caller -> ts of applied enqueues
@@ -316,11 +312,9 @@ def simulate(
             span = call.wait_span
             span.end, span.close_pos = o.ts, pos
             waiting.pop(o.call_id, None)
-        if isinstance(o, CallAnswered):
-            call.answered_by = o.agent_id
-            if not call.ended:
-                in_service[o.call_id] = o.agent_id
-                service_since[o.call_id] = o.ts
+        if isinstance(o, CallAnswered) and not call.ended:
+            in_service[o.call_id] = o.agent_id
+            service_since[o.call_id] = o.ts
 
     def clock() -> float | None:
         return max((x for x in (st, adv) if x is not None), default=None)
@@ -349,7 +343,6 @@ def simulate(
         if (e.id in seen and horizon_ok) or _is_phase_duplicate(e, call):
             anomalies["duplicate"] += 1
             st_after.append(st)
-            waiting_after.append(len(waiting))
             continue
         seen[e.id] = e.ts
         late = st is not None and e.ts < st - grace
@@ -436,7 +429,7 @@ def simulate(
                     st = max(st, o.ts)
                     # The call never joins the live waiting list, but L(t) counts it for
                     # enqueued <= t < outcome (docs/kpis.md, time-weighted queue length).
-                    span = Span("waiting", e.ts, pos, o.ts, pos, o_late, e.call_id)
+                    span = Span("waiting", e.ts, pos, o.ts, pos, key=e.call_id)
                     spans.append(span)
                     apply_outcome(o, call, pos, o_late)
                 elif len(waiting) >= cfg.max_waiting_calls:
@@ -490,7 +483,6 @@ def simulate(
                 c.parked = None
                 anomalies["outcome_without_enqueue"] += 1
         st_after.append(st)
-        waiting_after.append(len(waiting))
 
     advance_to(len(events))
     clock_before.append(clock())
@@ -499,7 +491,6 @@ def simulate(
         evs,
         st_after,
         clock_before,
-        waiting_after,
         st,
         recs,
         spans,

@@ -58,7 +58,8 @@ class WorkerProcess:
     def __init__(self, bootstrap: str, topics: Topics, log_dir: Path) -> None:
         self.port = free_ports(1)[0]
         self.log_path = log_dir / f"worker-{self.port}.log"
-        env = {**os.environ, **topics.env(bootstrap), "CALLPULSE_WORKER__WEB_PORT": str(self.port)}
+        env = {**os.environ, **topics.env(bootstrap)}
+        env["CALLPULSE_WORKER__WEB_PORT"] = str(self.port)
         env["CALLPULSE_WORKER__DATA_DIR"] = str(log_dir / f"data-{self.port}")
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(

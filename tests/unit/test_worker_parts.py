@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -10,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from consumers.checkpoint import decode_checkpoint, encode_checkpoint
 from consumers.exposition import ExpositionWriter, MetricInfo, format_value
 from consumers.inbound import Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
-from consumers.metrics_endpoint import MetricsEndpoint
+from consumers.metrics_endpoint import SELF_METRICS, MetricsEndpoint
 from consumers.queue_metrics import QUEUE_METRICS, RenderOptions, scopes_for
 from consumers.self_metrics import Histogram, WorkerStats
 from consumers.settings import ConfigError, apply_env_overrides, load_settings, settings_from_dict
@@ -197,8 +198,8 @@ def test_metrics_body_parses_and_every_queue_metric_is_documented():
     }
     assert samples["callpulse_calls_answered_total"].value == 1
     assert samples["callpulse_answered_wait_seconds_total"].value == 12
-    docs = open("docs/metrics.md", encoding="utf-8").read()
-    missing = [m.name for m in QUEUE_METRICS if f"`{m.name}`" not in docs]
+    docs = Path("docs/metrics.md").read_text(encoding="utf-8")
+    missing = [m.name for m in (*QUEUE_METRICS, *SELF_METRICS) if f"`{m.name}`" not in docs]
     assert not missing, f"undocumented metrics: {missing}"
 
 
