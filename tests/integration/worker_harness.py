@@ -22,6 +22,8 @@ from stream.decode import encode
 from stream.events import Event
 
 REPO = Path(__file__).resolve().parents[2]
+# CALLPULSE_TEST_WORKER_LOG=debug keeps the workers' aiokafka chatter in their logs
+WORKER_LOG_LEVEL = os.environ.get("CALLPULSE_TEST_WORKER_LOG", "info")
 
 
 @dataclass
@@ -63,7 +65,7 @@ class WorkerProcess:
         env["CALLPULSE_WORKER__DATA_DIR"] = str(log_dir / f"data-{self.port}")
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "consumers.cli", "worker", "--log-level", os.environ.get("CP_LOG","info")],
+            [sys.executable, "-m", "consumers.cli", "worker", "--log-level", WORKER_LOG_LEVEL],
             cwd=REPO,
             env=env,
             stdout=self._log,
