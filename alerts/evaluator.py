@@ -105,6 +105,7 @@ class Evaluator:
         self.rules = rules
         self._tracks: dict[str, dict[str, Track]] = {}  # queue -> rule name -> track
         self._clock: dict[str, float] = {}  # queue -> last evaluation instant
+        self.changed: set[str] = set()  # queues whose alert state changed (to checkpoint)
 
     # --- evaluation ----------------------------------------------------------------------
 
@@ -124,7 +125,10 @@ class Evaluator:
             if track is None or len(track.phases) != len(params.levels):
                 track = tracks[rule.name] = Track.new(len(params.levels))
             value = self._value(rule, params, view)
+            before = track.phases[:]
             self._step(rule, params, track, value, t)
+            if track.phases != before:
+                self.changed.add(queue)
             out += self._announce(rule, params, track, queue, value, t)
         return out
 

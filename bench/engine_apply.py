@@ -20,68 +20,16 @@ from __future__ import annotations
 
 import argparse
 import gc
-import random
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import orjson
 
 from stream.config import EngineConfig
+from stream.decode import decode, encode
 from stream.engine import Engine
-from stream.events import (
-    AfterCallWorkEnded,
-    AgentState,
-    AgentStateChanged,
-    CallAbandoned,
-    CallAnswered,
-    CallEnded,
-    CallEnqueued,
-    Event,
-)
-
-T0 = 1_790_000_000.0
-
-
-def synthetic_stream(
-    queues: int, events: int, calls_per_queue_per_s: float, seed: int = 1
-) -> list[tuple[Event, str]]:
-    """About ``events`` (event, key) pairs in arrival order."""
-    rng = random.Random(seed)
-    calls = int(events / 4.625) + 1  # 2 events per call, 3.5 more for the 75 % answered
-    rate = queues * calls_per_queue_per_s
-    out: list[tuple[float, Event, str]] = []
-    t = T0
-    for n in range(calls):
-        t += rng.expovariate(rate)
-        queue = f"queue-{rng.randrange(queues)}"
-        cid = f"call-{n}"
-        agent = f"agent-{rng.randrange(20)}-{queue}"
-        caller = f"+49{rng.randrange(10**6)}" if rng.random() < 0.8 else None
-        out.append((t, CallEnqueued(f"e{n}.0", t, queue, cid, caller_id=caller), queue))
-        wait = rng.expovariate(1 / 25)
-        answered_at = t + wait
-        if rng.random() < 0.25:
-            out.append((answered_at, CallAbandoned(f"e{n}.1", answered_at, queue, cid), queue))
-            continue
-        out.append((answered_at, CallAnswered(f"e{n}.1", answered_at, queue, cid, agent), queue))
-        on = AgentStateChanged(f"e{n}.a", answered_at, agent, AgentState.ON_CONTACT, (queue,))
-        out.append((answered_at, on, queue))
-        talk = rng.expovariate(1 / 180)
-        ended = answered_at + talk
-        out.append((ended, CallEnded(f"e{n}.2", ended, queue, cid, agent, talk, 0.0), queue))
-        done = ended
-        if rng.random() < 0.5:
-            done = ended + rng.expovariate(1 / 30)
-            acw = AfterCallWorkEnded(f"e{n}.3", done, queue, cid, agent, done - ended)
-            out.append((done, acw, queue))
-        free = AgentStateChanged(f"e{n}.b", done, agent, AgentState.AVAILABLE, (queue,))
-        out.append((done, free, queue))
-    # Arrival order: by timestamp, except a few percent delayed by up to 5 s.
-    keyed = [(t + (rng.uniform(0, 5) if rng.random() < 0.05 else 0.0), e, q) for t, e, q in out]
-    keyed.sort(key=lambda item: item[0])
-    return [(e, q) for _, e, q in keyed]
+from stream.events import Event
+from stream.synthetic import synthetic_stream
 
 
 def measure_throughput(stream: list[tuple[Event, str]], repeat: int) -> float:
@@ -98,6 +46,40 @@ def measure_throughput(stream: list[tuple[Event, str]], repeat: int) -> float:
         gc.enable()
         best = max(best, len(stream) / elapsed)
     return best
+
+
+def _best_rate(count: int, run, repeat: int) -> float:
+    """Best events/s of ``repeat`` runs of ``run()`` (gc paused while timing)."""
+    best = 0.0
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()
+        start = time.perf_counter()
+        run()
+        elapsed = time.perf_counter() - start
+        gc.enable()
+        best = max(best, count / elapsed)
+    return best
+
+
+def measure_decode_apply(stream: list[tuple[Event, str]], repeat: int) -> tuple[float, float]:
+    """(decode + apply events/s, bare orjson.loads events/s) over the same encoded bytes:
+    the worker's per-record work, and the floor any JSON consumer pays."""
+    records = [(encode(event), key) for event, key in stream]
+
+    def decode_apply() -> None:
+        apply = Engine(EngineConfig()).apply
+        for data, key in records:
+            apply(decode(data), key)
+
+    def bare_loads() -> None:
+        loads = orjson.loads
+        for data, _ in records:
+            loads(data)
+
+    return _best_rate(len(records), decode_apply, repeat), _best_rate(
+        len(records), bare_loads, repeat
+    )
 
 
 def measure_memory(queues: int, seconds: float, calls_per_queue_per_s: float) -> float:
@@ -142,6 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"stream: {len(stream):,} events over {args.queues} queues ({mix})")
     rate = measure_throughput(stream, args.repeat)
     print(f"apply: {rate:,.0f} events/s ({1e6 / rate:.2f} µs/event)")
+    both, bare = measure_decode_apply(stream, args.repeat)
+    print(
+        f"decode+apply: {both:,.0f} events/s ({1e6 / both:.2f} µs/event); "
+        f"bare orjson.loads: {bare:,.0f} events/s; ratio {both / bare:.2f}"
+    )
     if args.memory_queues:
         per_queue = measure_memory(args.memory_queues, args.memory_seconds, args.memory_rate)
         print(

@@ -220,20 +220,31 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
     ("stream/decode.py", "decode: orjson + schema checks (stream/decode.py)"),
     ("stream/", "engine apply (stream/)"),
     ("consumers/inbound.py", "record handler (consumers/inbound.py)"),
-    ("consumers/checkpoint.py", "flush: snapshots + commit"),
     ("consumers/metrics_endpoint.py", "/metrics render"),
     ("consumers/queue_metrics.py", "/metrics render"),
     ("consumers/ingest.py", "ingest loop (consumers/ingest.py)"),
     ("aiokafka/", "aiokafka: fetch, record parsing, I/O"),
 )
 IDLE = "idle (event loop waiting)"
-FLUSH = "flush: snapshots + commit"
 
 
 def _frame(frame: str) -> tuple[str, str]:
-    """(function, file) of a py-spy raw frame such as ``handle (consumers/inbound.py:108)``."""
+    """(function, file) of a py-spy raw frame such as
+    ``RecordHandler.handle (consumers/inbound.py:108)``."""
     name, _, where = frame.partition(" (")
     return name, where.rsplit(":", 1)[0]
+
+
+def _flush_part(frames: list[tuple[str, str]]) -> str | None:
+    """The flush's share, split: building snapshots, encoding them, producing + committing."""
+    if not any("flush" in n and f.endswith("consumers/ingest.py") for n, f in frames):
+        return None
+    names = {n for n, _ in frames}
+    if "Engine.snapshot" in names:
+        return "flush: Engine.snapshot (stream/)"
+    if "encode_checkpoint" in names:
+        return "flush: encode snapshots (orjson)"
+    return "flush: produce snapshots + commit"
 
 
 def categorise(stacks: Counter[str]) -> tuple[Counter[str], Counter[str]]:
@@ -244,17 +255,13 @@ def categorise(stacks: Counter[str]) -> tuple[Counter[str], Counter[str]]:
         frames = [_frame(f) for f in stack.split(";")]
         name, file = frames[-1]
         functions[f"{name} ({Path(file).name})"] += count
-        if name == "select" and file.endswith("selectors.py"):
+        if name.endswith("select") and file.endswith("selectors.py"):
             categories[IDLE] += count
             continue
-        found = next(
+        found = _flush_part(frames) or next(
             (label for _, f in reversed(frames) for mark, label in CATEGORIES if mark in f),
             "other: asyncio, faust, Python",
         )
-        # Snapshot encoding and the produce/commit calls made by a flush count as the flush.
-        in_flush = any(n == "flush" and f.endswith("consumers/ingest.py") for n, f in frames)
-        if in_flush and not found.startswith(("decode", "record handler")):
-            found = FLUSH
         categories[found] += count
     return categories, functions
 

@@ -47,6 +47,26 @@ COMMANDS: tuple[Command, ...] = (
         "alert rules: check a file, backtest it over events, export it to Prometheus",
         "consumers.rules_cli",
     ),
+    Command(
+        "simulate",
+        "simulate a contact center: realistic events to Kafka or a JSONL file",
+        "consumers.simulate",
+    ),
+    Command(
+        "replay",
+        "publish a JSONL file of events to Kafka, keyed by queue, in original or scaled timing",
+        "consumers.replay",
+    ),
+    Command(
+        "top",
+        "live terminal wallboard of running workers' /metrics",
+        "consumers.top",
+    ),
+    Command(
+        "demo",
+        "the whole stack on this machine: broker, worker, simulator, wallboard",
+        "consumers.demo",
+    ),
 )
 
 

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from stream.engine import Engine
 from stream.queue import IntervalSummary
 
+from .alerting import AlertHook
 from .checkpoint import SnapshotStore
 from .inbound import Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
 from .kafka_options import client_options
@@ -38,6 +39,7 @@ from .settings import Settings
 log = logging.getLogger("callpulse.ingest")
 
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
+SNAPSHOT_BATCH_BYTES = 1024 * 1024  # the broker's default max.message.bytes is ~1 MiB
 
 
 def dead_letter_headers(reason: str, detail: str, partition: int, offset: int) -> list:
@@ -82,6 +84,10 @@ class IngestLoop(ConsumerRebalanceListener):
         self._producer: AIOKafkaProducer | None = None
         self._store: SnapshotStore | None = None
         self._stopping = asyncio.Event()
+        # Alert rules (docs/alerts.md): evaluated after each batch and on a ticker.
+        self.alerts = (
+            AlertHook(settings, self._publish_alert) if settings.alerts.rules_file else None
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -93,6 +99,9 @@ class IngestLoop(ConsumerRebalanceListener):
             enable_idempotence=True,
             linger_ms=5,
             max_request_size=MAX_SNAPSHOT_BYTES,
+            # Queue snapshots are tens of kB: the default 16 kB batch holds one, and a full
+            # batch makes the next send wait for the previous request to complete.
+            max_batch_size=SNAPSHOT_BATCH_BYTES,
         )
         self._restorer = AIOKafkaConsumer(
             **client_options(kafka, "restore"),
@@ -113,9 +122,13 @@ class IngestLoop(ConsumerRebalanceListener):
         self._store = SnapshotStore(self._producer, topics.snapshots)
         await self._consumer.start()
         self._consumer.subscribe([topics.events], listener=self)
+        if self.alerts is not None:
+            self.alerts.start()
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.alerts is not None:
+            await self.alerts.stop()
         if self._consumer is not None:
             try:
                 await self.flush(list(self.owned.values()))
@@ -153,6 +166,8 @@ class IngestLoop(ConsumerRebalanceListener):
             for queue, saved in checkpoint.queues.items():
                 engine.restore(saved.state)
                 offsets[queue] = saved.offset
+                if self.alerts is not None:  # alert state travels with the queue
+                    self.alerts.restore(queue, saved.state.get("alerts"))
             part = OwnedPartition(checkpoint.partition, engine, offsets)
             committed = await self._consumer.committed(TopicPartition(topic, part.partition))
             if committed is not None:  # reading resumes there: the lag counts from it
@@ -189,6 +204,8 @@ class IngestLoop(ConsumerRebalanceListener):
 
     def _drop(self, part: OwnedPartition) -> None:
         self.owned.pop(part.partition, None)
+        if self.alerts is not None:
+            self.alerts.forget(list(part.engine.queues))
         self.queue_count.value -= len(part.engine.queues)
 
     # --- the loop ------------------------------------------------------------------------
@@ -197,6 +214,7 @@ class IngestLoop(ConsumerRebalanceListener):
         assert self._consumer is not None
         flush_every = self.settings.worker.flush_interval_seconds
         next_flush = time.monotonic() + flush_every
+        next_tick = time.monotonic()
         needs_rewind = False
         while not self._stopping.is_set():
             try:
@@ -214,6 +232,9 @@ class IngestLoop(ConsumerRebalanceListener):
                         # Fetched while the partition's restore is still running: read
                         # these again once it is owned.
                         self._consumer.seek(tp, records[0].offset)
+                if self.alerts is not None and time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.alerts.tick_interval
+                    self._alert_tick()
                 if time.monotonic() >= next_flush:
                     await self.flush(list(self.owned.values()))
                     next_flush = time.monotonic() + flush_every
@@ -240,6 +261,23 @@ class IngestLoop(ConsumerRebalanceListener):
         if latest_ts is not None:  # one latency sample per batch keeps the hot path lean
             self.stats.observe_latency(time.time() - latest_ts)
         self._publish_intervals(part.engine.take_closed())
+        if self.alerts is not None:  # the queues this batch changed, at their stream time
+            self.alerts.evaluate(part, part.dirty, None)
+
+    def _alert_tick(self) -> None:
+        """Time-driven alert conditions: wall time when caught up, else stream time."""
+        assert self.alerts is not None
+        now = time.time()
+        for part in list(self.owned.values()):
+            caught_up = _lag_of(self._consumer, self.settings.topics.events, part) == 0
+            self.alerts.evaluate(
+                part, set(part.engine.queues), now if caught_up else part.stream_time
+            )
+
+    def _publish_alert(self, key: bytes, value: bytes) -> None:
+        assert self._producer is not None
+        send = self._producer.send(self.settings.topics.alerts, value=value, key=key)
+        self._pending.append(asyncio.ensure_future(send))
 
     def _dead_letter(self, part: OwnedPartition, record, rejected: Rejected) -> None:
         assert self._producer is not None
@@ -279,17 +317,39 @@ class IngestLoop(ConsumerRebalanceListener):
         pending, self._pending = self._pending, []
         for sent in pending:  # send() futures resolve to delivery futures
             await (await sent)
-        commits: dict[TopicPartition, int] = {}
+        written: list[tuple[OwnedPartition, int]] = []
+        writes = []
         for part in parts:
-            if part.last_offset <= part.flushed_offset:
+            # An alert state change alone (ticker) is checkpointed too, at the same offset.
+            if part.last_offset <= part.flushed_offset and not part.dirty:
                 continue
-            states = {q: part.engine.snapshot([q]) for q in part.dirty}
-            await self._store.write(part.partition, part.last_offset, states)
+            states = {q: self._queue_snapshot(part, q) for q in part.dirty}
+            writes.append(self._store.write(part.partition, part.last_offset, states))
+            written.append((part, part.last_offset))
+        # Every partition's snapshots in flight at once: aiokafka sends one produce request
+        # per broker at a time, so writing partition after partition costs a round trip per
+        # snapshot (bench/README.md, worker throughput).
+        await asyncio.gather(*writes)
+        commits: dict[TopicPartition, int] = {}
+        for part, offset in written:
             part.dirty.clear()
-            part.flushed_offset = part.last_offset
             part.snapshot_at = time.time()
-            commits[TopicPartition(self.settings.topics.events, part.partition)] = (
-                part.last_offset + 1
-            )
+            if offset > part.flushed_offset:
+                part.flushed_offset = offset
+                commits[TopicPartition(self.settings.topics.events, part.partition)] = offset + 1
         if commits:
             await self._consumer.commit(commits)
+
+    def _queue_snapshot(self, part: OwnedPartition, queue: str) -> dict:
+        state = part.engine.snapshot([queue])
+        if self.alerts is not None:
+            state["alerts"] = self.alerts.snapshot(queue)
+        return state
+
+
+def _lag_of(consumer: AIOKafkaConsumer | None, topic: str, part: OwnedPartition) -> int | None:
+    try:
+        end = consumer.highwater(TopicPartition(topic, part.partition)) if consumer else None
+    except AssertionError:  # not assigned any more
+        return None
+    return None if end is None else max(end - part.last_offset - 1, 0)

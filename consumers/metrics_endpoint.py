@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .exposition import ExpositionWriter, MetricInfo, format_value
+from .alerting import AlertHook
+from .exposition import ExpositionWriter, MetricInfo, format_value, label_text
 from .inbound import OwnedPartition
 from .queue_metrics import RenderOptions, render_queue
 from .self_metrics import WorkerStats
@@ -72,6 +73,38 @@ RENDER = MetricInfo(
     "callpulse_scrape_duration_seconds", "gauge", "Time the previous /metrics render took."
 )
 
+ALERTS_FIRING = MetricInfo(
+    "callpulse_alerts_firing",
+    "gauge",
+    "Alerts firing now (1 per alert).",
+    ("queue", "rule", "severity"),
+)
+ALERT_SENT = MetricInfo(
+    "callpulse_alert_notifications_sent_total",
+    "counter",
+    "Alert notifications delivered, by receiver.",
+    ("receiver",),
+)
+ALERT_FAILURES = MetricInfo(
+    "callpulse_alert_delivery_failures_total",
+    "counter",
+    "Failed alert deliveries (retried), by receiver.",
+    ("receiver",),
+)
+ALERT_DROPPED = MetricInfo(
+    "callpulse_alert_notifications_dropped_total",
+    "counter",
+    "Alert notifications pushed out of a full buffer, by receiver.",
+    ("receiver",),
+)
+ALERT_BUFFERED = MetricInfo(
+    "callpulse_alert_notifications_buffered",
+    "gauge",
+    "Alert notifications waiting for delivery, by receiver.",
+    ("receiver",),
+)
+ALERT_METRICS = (ALERTS_FIRING, ALERT_SENT, ALERT_FAILURES, ALERT_DROPPED, ALERT_BUFFERED)
+
 SELF_METRICS = (
     CONSUMED, APPLIED, SKIPPED, DEAD_LETTERED, LATE, INTERVALS, KAFKA_ERRORS, LAG,
     SNAPSHOT_AGE, QUEUES_OWNED, RESTORE, LATENCY, RENDER,
@@ -94,7 +127,9 @@ class MetricsEndpoint:
         lag: Callable[[int], int | None],
         counts: Callable[[], tuple[int, int]],
         max_age: float = 0.5,
+        alerts: AlertHook | None = None,
     ) -> None:
+        self._alerts = alerts
         self._owned = owned
         self._stats = stats
         self._options = options
@@ -132,6 +167,8 @@ class MetricsEndpoint:
                     await asyncio.sleep(0)  # let the ingest loop run
                     now = time.time()
         self._render_self(out, parts, rendered)
+        if self._alerts is not None:
+            self._render_alerts(out, self._alerts)
         text = out.render().encode()
         self.last_render_seconds = time.perf_counter() - started
         return Rendered(text, None, time.monotonic())
@@ -164,3 +201,16 @@ class MetricsEndpoint:
         lines.append(f"{name}_sum {format_value(stats.latency.total)}\n")
         lines.append(f"{name}_count {stats.latency.count}\n")
         out.sample(RENDER, "", self.last_render_seconds)
+
+    @staticmethod
+    def _render_alerts(out: ExpositionWriter, alerts: AlertHook) -> None:
+        out.family(ALERTS_FIRING)  # listed even when nothing fires
+        for queue, rule, severity in alerts.firing_by_series():
+            labels = label_text({"queue": queue, "rule": rule, "severity": severity})
+            out.sample(ALERTS_FIRING, labels, 1)
+        for receiver, stats in sorted(alerts.delivery.stats.items()):
+            label = f'{{receiver="{receiver}"}}'
+            out.sample(ALERT_SENT, label, stats.sent)
+            out.sample(ALERT_FAILURES, label, stats.failures)
+            out.sample(ALERT_DROPPED, label, stats.dropped)
+            out.sample(ALERT_BUFFERED, label, stats.buffered)

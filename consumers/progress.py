@@ -15,7 +15,9 @@ MIN_REDRAW = 0.2  # seconds between redraws
 
 
 class Progress:
-    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+    def __init__(
+        self, label: str, stream: TextIO | None = None, enabled: bool | None = None
+    ) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
@@ -30,7 +32,7 @@ class Progress:
             return
         self._last = now
         fraction = min(max(fraction, 0.0), 1.0)
-        filled = int(round(fraction * WIDTH))
+        filled = round(fraction * WIDTH)
         bar = "#" * filled + "-" * (WIDTH - filled)
         self.stream.write(f"\r{self.label} [{bar}] {fraction:6.1%} {detail}\x1b[K")
         self.stream.flush()

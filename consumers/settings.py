@@ -5,7 +5,8 @@ Sections (all optional; every key is documented in docs/configuration.md):
 - ``kafka``   — how to reach the cluster (bootstrap servers, SASL / TLS);
 - ``topics``  — topic names, partitions and replication for the topics the worker creates;
 - ``worker``  — consumer group, web bind address, batching, flush interval, input bounds;
-- ``engine``  — the KPI engine (windows, grace, per-queue SL settings): stream/config.py.
+- ``engine``  — the KPI engine (windows, grace, per-queue SL settings): stream/config.py;
+- ``alerts``  — the rules file and where notifications go (docs/alerts.md).
 
 Environment overrides use ``CALLPULSE_<SECTION>__<KEY>`` (double underscore between levels),
 e.g. ``CALLPULSE_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` or
@@ -78,21 +79,39 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertSettings:
+    rules_file: str | None = None  # no file: no alerting
+    alertmanager_urls: str | None = None  # comma-separated base URLs (every cluster member)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None  # secret: never logged
+    timeout_seconds: float = 5.0
+    resend_interval_seconds: float = 60.0
+    tick_interval_seconds: float = 1.0
+    buffer_size: int = 10000
+    generator_url: str | None = None  # default: the worker's /metrics URL
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
     worker: WorkerSettings = WorkerSettings()
     engine: EngineConfig = field(default_factory=EngineConfig)
+    alerts: AlertSettings = AlertSettings()
 
     def redacted(self) -> dict[str, Any]:
         """A dict of the settings that is safe to log (secrets masked)."""
         kafka = {f.name: getattr(self.kafka, f.name) for f in fields(KafkaSettings)}
         if kafka["sasl_password"]:
             kafka["sasl_password"] = "***"
+        alerts = {f.name: getattr(self.alerts, f.name) for f in fields(AlertSettings)}
+        if alerts["webhook_secret"]:
+            alerts["webhook_secret"] = "***"
         return {
             "kafka": kafka,
             "topics": {f.name: getattr(self.topics, f.name) for f in fields(TopicSettings)},
             "worker": {f.name: getattr(self.worker, f.name) for f in fields(WorkerSettings)},
+            "alerts": alerts,
         }
 
 
@@ -148,7 +167,8 @@ def settings_from_dict(data: Mapping[str, Any]) -> Settings:
     topics = _scalar_section(TopicSettings, "topics", data.get("topics", {}))
     worker = _scalar_section(WorkerSettings, "worker", data.get("worker", {}))
     engine = engine_config_from_dict(_mapping("engine", data.get("engine", {})), "engine")
-    return Settings(kafka=kafka, topics=topics, worker=worker, engine=engine)
+    alerts = _scalar_section(AlertSettings, "alerts", data.get("alerts", {}))
+    return Settings(kafka=kafka, topics=topics, worker=worker, engine=engine, alerts=alerts)
 
 
 def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

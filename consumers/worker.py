@@ -84,6 +84,7 @@ def build_app(settings: Settings) -> faust.App:
         options=RenderOptions(scopes_for(tuple(n for n, _ in settings.engine.windows))),
         lag=lambda p: _lag(ingest, settings.topics.events, p),
         counts=lambda: (ingest.handler.applied, ingest.handler.skipped),
+        alerts=ingest.alerts,
     )
 
     @app.page("/metrics")

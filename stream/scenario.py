@@ -235,7 +235,9 @@ def _queue(path: str, name: str, data: Any) -> QueueSpec:
         values["hold"] = _lognormal(_join(path, "hold"), shape, base.hold)
     if "acw" in data:
         acw = data["acw"]
-        values["acw"] = None if acw in (None, 0) else _lognormal(_join(path, "acw"), acw, LogNormal(30.0))
+        values["acw"] = (
+            None if acw in (None, 0) else _lognormal(_join(path, "acw"), acw, LogNormal(30.0))
+        )
     if "patience" in data:
         values["patience"] = _optional_duration(_join(path, "patience"), data["patience"])
     if "max_wait" in data:
@@ -408,7 +410,8 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
         _queue(_join("queues", _name(f"queues.{n}", n)), n, v) for n, v in queues_data.items()
     )
     agents = tuple(
-        _agent_group(f"agents[{i}]", item, i) for i, item in enumerate(_list("agents", data.get("agents")))
+        _agent_group(f"agents[{i}]", item, i)
+        for i, item in enumerate(_list("agents", data.get("agents")))
     )
     scenario = Scenario(
         queues=queues,
@@ -437,7 +440,9 @@ def _check_references(scenario: Scenario) -> None:
 
     def known(path: str, name: str) -> None:
         if name not in defined:
-            raise ConfigError(f"{path}: {name!r} is not a queue of this scenario ({', '.join(sorted(defined))})")
+            raise ConfigError(
+                f"{path}: {name!r} is not a queue of this scenario ({', '.join(sorted(defined))})"
+            )
 
     for q in scenario.queues:
         path = f"queues.{q.name}"
@@ -474,17 +479,19 @@ DEFAULT_SCENARIO: dict[str, Any] = {
     "timezone": "Europe/Berlin",
     "sl_thresholds": [20],
     "profile": {
-        "00:00": 0.02,
-        "07:00": 0.05,
-        "08:00": 0.5,
+        "00:00": 0.0,
+        "07:30": 0.0,
+        "08:00": 0.4,
         "09:00": 1.0,
         "11:30": 1.0,
         "13:00": 0.9,
         "16:00": 0.8,
-        "18:00": 0.3,
-        "20:00": 0.05,
+        "17:30": 0.4,
+        "19:00": 0.15,
+        "21:00": 0.05,
+        "22:00": 0.0,
     },
-    "spikes": [{"at": "12:00", "duration": "45m", "factor": 1.8, "queues": ["sales"]}],
+    "spikes": [{"at": "12:00", "duration": "45m", "factor": 1.5, "queues": ["sales"]}],
     "queues": {
         "sales": {
             "arrivals_per_hour": 120,
@@ -520,7 +527,7 @@ DEFAULT_SCENARIO: dict[str, Any] = {
             "repeat": {"share": 0.1, "within": "24h"},
         },
         "billing": {
-            "arrivals_per_hour": 40,
+            "arrivals_per_hour": 30,
             "talk": {"mean": "5m", "sigma": 0.5},
             "acw": {"mean": "45s", "sigma": 0.5},
             "patience": "3m",
@@ -528,7 +535,7 @@ DEFAULT_SCENARIO: dict[str, Any] = {
             "redial": {"probability": 0.2, "mean": "10m"},
         },
         "chat": {
-            "arrivals_per_hour": 60,
+            "arrivals_per_hour": 45,
             "channel": "chat",
             "talk": {"mean": "8m", "sigma": 0.5},
             "acw": "20s",
@@ -537,23 +544,40 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         },
     },
     "agents": [
-        {"name": "sales", "count": 12, "queues": ["sales"], "shift": "08:00-17:00", "stagger": "1h"},
-        {"name": "support", "count": 14, "queues": ["support"], "shift": "08:00-18:00", "stagger": "2h"},
         {
-            "name": "blended",
-            "count": 6,
-            "queues": ["billing", "sales-overflow", "support"],
-            "shift": "08:30-17:30",
+            "name": "sales",
+            "count": 14,
+            "queues": ["sales"],
+            "shift": "07:45-16:45",
             "stagger": "1h",
         },
-        {"name": "chat", "count": 8, "queues": ["chat"], "shift": "09:00-17:00", "stagger": "1h"},
-        {"name": "late", "count": 3, "queues": ["support", "billing"], "shift": "17:00-22:00"},
+        {
+            "name": "support",
+            "count": 14,
+            "queues": ["support"],
+            "shift": "07:45-17:45",
+            "stagger": "2h",
+        },
+        {
+            "name": "blended",
+            "count": 8,
+            "queues": ["billing", "sales-overflow", "support"],
+            "shift": "08:00-17:00",
+            "stagger": "1h",
+        },
+        {"name": "chat", "count": 10, "queues": ["chat"], "shift": "08:00-17:00", "stagger": "1h"},
+        {
+            "name": "late",
+            "count": 6,
+            "queues": ["sales", "support", "billing", "chat"],
+            "shift": "16:30-22:00",
+        },
     ],
     "breaks": [
         {"after": "2h", "duration": "15m", "reason": "break"},
         {"after": "4h", "duration": "30m", "reason": "lunch"},
         {"after": "6.5h", "duration": "15m", "reason": "break"},
     ],
-    "break_jitter": "15m",
+    "break_jitter": "45m",
     "not_ready": {"per_hour": 0.3, "mean": "4m", "reasons": ["admin", "coaching", "technical"]},
 }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import math
 import random
 from collections import deque
@@ -59,7 +60,7 @@ class _Phase(Enum):
 
 
 class _Call:
-    __slots__ = ("base", "caller", "call_id", "enqueued_ts", "leg", "phase", "visits")
+    __slots__ = ("base", "call_id", "caller", "enqueued_ts", "leg", "phase", "visits")
 
     def __init__(self, base: str, caller: str) -> None:
         self.base = base
@@ -171,7 +172,7 @@ class Simulation:
             return 1.0
         second = self._local_second(at)
         # Piecewise linear, wrapping from the last point to the first one of the next day.
-        for (s0, f0), (s1, f1) in zip(points, points[1:], strict=False):
+        for (s0, f0), (s1, f1) in itertools.pairwise(points):
             if s0 <= second < s1:
                 return f0 + (f1 - f0) * (second - s0) / (s1 - s0)
         last_s, last_f = points[-1]
@@ -197,7 +198,11 @@ class Simulation:
         return rate
 
     def _peak_rate(self, spec: QueueSpec) -> float:
-        peak = spec.arrivals_per_hour / 3600.0 * max((f for _, f in self.scenario.profile), default=1.0)
+        peak = (
+            spec.arrivals_per_hour
+            / 3600.0
+            * max((f for _, f in self.scenario.profile), default=1.0)
+        )
         for spike in self.scenario.spikes:
             if not spike.queues or spec.name in spike.queues:
                 peak *= max(spike.factor, 1.0)
@@ -324,7 +329,17 @@ class Simulation:
         talk = lognormal(rng, spec.talk)
         hold = lognormal(rng, spec.hold) if rng.random() < spec.hold_probability else 0.0
         wait = ts - call.enqueued_ts
-        self._at(self.now + talk + hold, self._talk_end, agent, call, queue, call.call_id, talk, hold, wait)
+        self._at(
+            self.now + talk + hold,
+            self._talk_end,
+            agent,
+            call,
+            queue,
+            call.call_id,
+            talk,
+            hold,
+            wait,
+        )
 
     def _talk_end(
         self,
@@ -357,7 +372,9 @@ class Simulation:
         else:
             self._free(agent)
         if not transferred and spec.survey_probability and rng.random() < spec.survey_probability:
-            self._at(self.now + acw + rng.uniform(*SURVEY_DELAY), self._survey, queue, call_id, wait)
+            self._at(
+                self.now + acw + rng.uniform(*SURVEY_DELAY), self._survey, queue, call_id, wait
+            )
 
     def _acw_end(self, agent: _Agent, queue: str, call_id: str, acw: float) -> None:
         self._out.append(
@@ -369,9 +386,15 @@ class Simulation:
         rng = self.rng
         # Long waits make unhappy customers; not everyone answers every question.
         csat = min(5, max(1, round(4.4 - wait / 90 + rng.gauss(0, 0.8))))
-        nps = min(10, max(0, round(8.2 - wait / 45 + rng.gauss(0, 1.8)))) if rng.random() < 0.7 else None
+        nps = (
+            min(10, max(0, round(8.2 - wait / 45 + rng.gauss(0, 1.8))))
+            if rng.random() < 0.7
+            else None
+        )
         resolved = rng.random() < 0.8 if rng.random() < 0.8 else None
-        self._out.append(SurveyResult(self._next_id(), self._ts(), queue, call_id, csat, nps, resolved))
+        self._out.append(
+            SurveyResult(self._next_id(), self._ts(), queue, call_id, csat, nps, resolved)
+        )
 
     # --- agents -------------------------------------------------------------------------
 
@@ -396,9 +419,18 @@ class Simulation:
                         jitter = rng.uniform(-1, 1) * scenario.break_jitter
                         at = begin + spell.after + jitter
                         if login < at < finish:
-                            self._at(at, self._request_not_ready, agent, None, spell.reason, spell.duration)
+                            self._at(
+                                at,
+                                self._request_not_ready,
+                                agent,
+                                None,
+                                spell.reason,
+                                spell.duration,
+                            )
 
-    def _shifts(self, start: float | None, end: float | None, offset: float) -> list[tuple[float, float]]:
+    def _shifts(
+        self, start: float | None, end: float | None, offset: float
+    ) -> list[tuple[float, float]]:
         """(login, logout) instants of a shift around the run, local wall-clock times."""
         if start is None or end is None:
             return [(self.start, math.inf)]
@@ -440,7 +472,9 @@ class Simulation:
         self._request_not_ready(agent, epoch, reason, rng.expovariate(1.0 / spec.mean))
         self._schedule_unplanned(agent)
 
-    def _request_not_ready(self, agent: _Agent, epoch: int | None, reason: str, length: float) -> None:
+    def _request_not_ready(
+        self, agent: _Agent, epoch: int | None, reason: str, length: float
+    ) -> None:
         if agent.state is AgentState.LOGGED_OUT or (epoch is not None and agent.epoch != epoch):
             return
         if agent.state is AgentState.AVAILABLE:

@@ -34,7 +34,7 @@ def synthetic_stream(
 ) -> list[tuple[Event, str]]:
     """About ``events`` (event, key) pairs in arrival order."""
     rng = random.Random(seed)
-    calls = events // 4 + 1
+    calls = int(events / 4.625) + 1  # 2 events per call, 3.5 more for the 75 % answered
     rate = queues * calls_per_queue_per_s
     out: list[tuple[float, Event, str]] = []
     t = start

@@ -1,0 +1,98 @@
+"""The worker's alert hook: evaluate after each batch and on a ticker, deliver, checkpoint.
+
+The rules, the state machine and the notifiers live in alerts/ (pure or I/O-only); this
+module only ties them to the ingest loop's owned partitions:
+
+- after a batch, the queues it changed are evaluated at their stream time;
+- every ``tick_interval_seconds`` every owned queue is evaluated, at wall-clock time when
+  its partition is caught up (a growing wait, a silent feed) and at the partition's
+  stream time while it is replaying a backlog (so a replay does not see empty windows);
+- each queue's alert state is saved inside its checkpoint and restored with it, so it
+  moves with the queue on a rebalance and survives restarts;
+- every notification goes to the Kafka alerts topic (acknowledged before the snapshot
+  that records it) and to Alertmanager / the webhook through :class:`alerts.delivery.Delivery`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import orjson
+
+from alerts.delivery import Delivery, DeliveryConfig
+from alerts.evaluator import Evaluator, Notification
+from alerts.rules import load_rules
+
+from .inbound import OwnedPartition
+from .settings import Settings
+
+log = logging.getLogger("callpulse.alerting")
+
+
+class AlertHook:
+    def __init__(self, settings: Settings, publish: Callable[[bytes, bytes], None]) -> None:
+        alerts, worker = settings.alerts, settings.worker
+        assert alerts.rules_file is not None
+        self.rules = load_rules(alerts.rules_file, settings.engine)
+        self.evaluator = Evaluator(self.rules)
+        self.tick_interval = alerts.tick_interval_seconds
+        self._publish = publish  # (key, value) -> the alerts topic
+        urls = tuple(u.strip() for u in (alerts.alertmanager_urls or "").split(",") if u.strip())
+        self.delivery = Delivery(
+            DeliveryConfig(
+                alertmanager_urls=urls,
+                webhook_url=alerts.webhook_url,
+                webhook_secret=alerts.webhook_secret,
+                timeout=alerts.timeout_seconds,
+                resend_interval=alerts.resend_interval_seconds,
+                buffer_size=alerts.buffer_size,
+                generator_url=alerts.generator_url
+                or f"http://{worker.web_host}:{worker.web_port}/metrics",
+            ),
+            self.evaluator.firing,
+        )
+        self._task: asyncio.Task | None = None
+        log.info("alerting: %d rules from %s", len(self.rules.rules), alerts.rules_file)
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self.delivery.run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def evaluate(self, part: OwnedPartition, queues: set[str], now: float | None) -> None:
+        """Evaluate ``queues`` of ``part`` at ``now`` (None: each queue's stream time)."""
+        out: list[Notification] = []
+        for name in queues:
+            state = part.engine.queues.get(name)
+            if state is not None:
+                out += self.evaluator.evaluate(state, now if now is not None else 0.0)
+        changed = self.evaluator.changed
+        part.dirty.update(q for q in changed if q in part.engine.queues)
+        changed.difference_update(part.engine.queues)
+        self._send(out)
+
+    def _send(self, notes: list[Notification]) -> None:
+        for note in notes:
+            log.info("alert %s %s queue=%s severity=%s value=%s", note.status, note.rule,
+                     note.queue, note.severity, note.value)  # fmt: skip
+            self._publish(note.fingerprint.encode(), orjson.dumps(note.to_json()))
+        if notes:
+            self.delivery.submit(notes)
+
+    def snapshot(self, queue: str) -> dict | None:
+        return self.evaluator.snapshot(queue)
+
+    def restore(self, queue: str, data: dict | None) -> None:
+        self.evaluator.restore(queue, data)
+
+    def forget(self, queues: list[str]) -> None:
+        for queue in queues:
+            self.evaluator.forget(queue)
+
+    def firing_by_series(self) -> list[tuple[str, str, str]]:
+        """(queue, rule, severity) of every firing alert, for callpulse_alerts_firing."""
+        return sorted((n.queue, n.rule, n.severity) for n in self.evaluator.firing())

@@ -1,0 +1,183 @@
+"""Events into the real broker -> a real worker -> a real Alertmanager -> a webhook here.
+
+The receiver must see the firing alert and later the resolved one, once each.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from consumers.local_kafka import LocalKafka, free_ports
+from stream.events import CallAnswered, CallEnqueued
+
+from ..integration.worker_harness import Topics, WorkerProcess, produce, valid_records
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+RULES = """\
+rules:
+  - name: queue_backlog
+    metric: calls_waiting
+    comparison: ">="
+    threshold: 3
+    clear: 1
+    severity: critical
+    annotations: {summary: "{queue}: {value:.0f} calls waiting"}
+"""
+
+
+class Receiver:
+    """Alertmanager's webhook receiver: keeps every (status, alertname, queue) it gets."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, str, str]] = []
+        received = self.got
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                for alert in body["alerts"]:
+                    labels = alert["labels"]
+                    received.append((alert["status"], labels["alertname"], labels["queue"]))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, item: tuple[str, str, str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while item not in self.got and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert item in self.got, f"never received {item}; got {self.got}"
+
+
+class Alertmanager:
+    def __init__(self, tmp: Path, receiver_port: int) -> None:
+        self.port, self.cluster_port = free_ports(2)
+        self.config = tmp / "alertmanager.yml"
+        self.config.write_text(
+            f"""
+route:
+  receiver: test
+  group_by: [alertname, queue]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: test
+    webhook_configs:
+      - url: http://127.0.0.1:{receiver_port}/hook
+        send_resolved: true
+"""
+        )
+        self.tmp = tmp
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log = (self.tmp / "alertmanager.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                "prometheus-alertmanager",
+                f"--config.file={self.config}",
+                f"--storage.path={self.tmp / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--cluster.listen-address=127.0.0.1:{self.cluster_port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path):
+    if shutil.which("prometheus-alertmanager") is None:
+        pytest.fail("prometheus-alertmanager is missing: run `make prereqs` (Debian package)")
+    receiver = Receiver()
+    am = Alertmanager(tmp_path, receiver.port)
+    am.start()
+    yield am, receiver
+    am.stop()
+    receiver.server.shutdown()
+
+
+async def test_firing_then_resolved_once_each(
+    kafka_broker: LocalKafka, alertmanager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    am, receiver = alertmanager
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    monkeypatch.setenv("CALLPULSE_ALERTS__RULES_FILE", str(rules))
+    monkeypatch.setenv("CALLPULSE_ALERTS__ALERTMANAGER_URLS", f"http://127.0.0.1:{am.port}")
+    monkeypatch.setenv("CALLPULSE_ALERTS__RESEND_INTERVAL_SECONDS", "5")
+    topics = Topics(partitions=2)
+    worker = WorkerProcess(kafka_broker.bootstrap, topics, tmp_path)
+    try:
+        worker.wait_ready()
+        now = time.time()
+        calls = [(CallEnqueued(f"e{i}", now, "sales", f"c{i}", None), "sales") for i in range(3)]
+        await produce(kafka_broker.bootstrap, topics.events, valid_records(calls))
+        receiver.wait_for(("firing", "queue_backlog", "sales"), timeout=30)
+        answers = [
+            (CallAnswered(f"a{i}", time.time(), "sales", f"c{i}", "a1"), "sales") for i in range(3)
+        ]
+        await produce(kafka_broker.bootstrap, topics.events, valid_records(answers))
+        receiver.wait_for(("resolved", "queue_backlog", "sales"), timeout=30)
+        time.sleep(3)  # re-sends of the same alert must not make Alertmanager notify again
+        assert receiver.got.count(("firing", "queue_backlog", "sales")) == 1, receiver.got
+        assert receiver.got.count(("resolved", "queue_backlog", "sales")) == 1, receiver.got
+        samples = worker.scrape()
+        assert (
+            samples["callpulse_alert_notifications_sent_total"][(("receiver", "alertmanager"),)]
+            >= 2
+        )
+    finally:
+        worker.stop()
+
+
+OUTAGE_SECONDS = 60
+
+
+async def test_alert_fired_while_alertmanager_is_down_is_delivered_after(
+    kafka_broker: LocalKafka, alertmanager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    am, receiver = alertmanager
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    monkeypatch.setenv("CALLPULSE_ALERTS__RULES_FILE", str(rules))
+    monkeypatch.setenv("CALLPULSE_ALERTS__ALERTMANAGER_URLS", f"http://127.0.0.1:{am.port}")
+    topics = Topics(partitions=2)
+    worker = WorkerProcess(kafka_broker.bootstrap, topics, tmp_path)
+    try:
+        worker.wait_ready()
+        am.stop()
+        now = time.time()
+        calls = [(CallEnqueued(f"e{i}", now, "ops", f"c{i}", None), "ops") for i in range(3)]
+        await produce(kafka_broker.bootstrap, topics.events, valid_records(calls))
+        time.sleep(OUTAGE_SECONDS)
+        samples = worker.scrape()
+        failures = samples["callpulse_alert_delivery_failures_total"]
+        assert failures[(("receiver", "alertmanager"),)] >= 1  # retried, counted
+        assert samples["callpulse_alerts_firing"]  # firing all along
+        assert receiver.got == []
+        am.start()
+        receiver.wait_for(("firing", "queue_backlog", "ops"), timeout=45)
+    finally:
+        worker.stop()
