@@ -255,3 +255,23 @@ def test_metrics_endpoint_serves_gzip_and_readiness(kafka_broker, topics, worker
     assert "callpulse_service_level_ratio" in samples
     with urllib.request.urlopen(worker.url("/readyz"), timeout=5) as response:
         assert orjson.loads(response.read())["ready"] is True
+
+
+def test_closed_intervals_are_published_with_exact_counters(kafka_broker, topics, workers, tmp_path):
+    bootstrap = kafka_broker.bootstrap
+    # ~40 minutes of event time over 6 queues: at least two closed 15-minute intervals each
+    stream = synthetic_stream(queues=6, events=3000, calls_per_queue_per_s=0.05, seed=5)
+    start_worker(bootstrap, topics, tmp_path, workers)
+    asyncio.run(produce(bootstrap, topics.events, valid_records(stream)))
+    wait_drained(workers, topics.partitions)
+
+    offline = Engine(EngineConfig())
+    for event, key in stream:
+        offline.apply(event, only_queue=key)
+    expected = {(s.queue, s.start): s.counters.as_dict() for s in offline.flush()}
+    published = asyncio.run(read_all(bootstrap, f"{topics.prefix}.intervals", 12, timeout=15))
+    assert len(published) >= 12
+    for record in published:
+        summary = orjson.loads(record.value)
+        assert record.key == f"{summary['queue']}|{summary['start']:.0f}".encode()
+        assert summary["counters"] == expected[(summary["queue"], summary["start"])]
