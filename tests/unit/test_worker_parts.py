@@ -207,3 +207,28 @@ def test_shipped_example_config_is_valid():
     settings = load_settings("deploy/callpulse.yaml", environ={})
     assert settings.engine.queue("sales").sl_target == 0.9
     assert settings.engine.queue("other").sl_target == 0.8
+
+
+def test_client_options_carry_sasl_and_tls_settings():
+    from consumers.kafka_options import client_options
+    from consumers.settings import KafkaSettings
+
+    plain = client_options(KafkaSettings(bootstrap_servers="k:9092"), "consumer")
+    assert plain == {
+        "bootstrap_servers": "k:9092",
+        "client_id": "callpulse-consumer",
+        "security_protocol": "PLAINTEXT",
+    }
+    secure = client_options(
+        KafkaSettings(
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username="svc",
+            sasl_password="s3cret",
+            ssl_check_hostname=False,
+        ),
+        "producer",
+    )
+    assert secure["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert secure["sasl_plain_username"] == "svc" and secure["sasl_plain_password"] == "s3cret"
+    assert secure["ssl_context"].check_hostname is False
