@@ -254,11 +254,11 @@ def render_table(board: Board, width: int = 200, colour: bool = False) -> list[s
     def line(cells: list[tuple[str, str]], header: bool = False) -> str:
         parts = []
         for i in keep:
-            text, paint = cells[i]
+            text, hue = cells[i]
             width_i = widths[i]
             text = text[:width_i]
             padded = f"{text:{cols[i].align}{width_i}}"
-            parts.append(paint(padded, CYAN if header else paint, colour))
+            parts.append(paint(padded, CYAN if header else hue, colour))
         return "  ".join(parts).rstrip()
 
     out = [line([(c.title, "") for c in cols], header=True)]

@@ -257,7 +257,9 @@ def test_metrics_endpoint_serves_gzip_and_readiness(kafka_broker, topics, worker
         assert orjson.loads(response.read())["ready"] is True
 
 
-def test_closed_intervals_are_published_with_exact_counters(kafka_broker, topics, workers, tmp_path):
+def test_closed_intervals_are_published_with_exact_counters(
+    kafka_broker, topics, workers, tmp_path
+):
     bootstrap = kafka_broker.bootstrap
     # ~40 minutes of event time over 6 queues: at least two closed 15-minute intervals each
     stream = synthetic_stream(queues=6, events=3000, calls_per_queue_per_s=0.05, seed=5)
