@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import gzip
 import io
 import pstats
 import re
@@ -181,6 +182,8 @@ class SizeResult:
     render_gzip: list[float]
     direct: list[float]
     prom: list[float]
+    gzip: list[float]
+    reads: dict[str, float]
 
 
 def measure(
@@ -203,6 +206,8 @@ def measure(
     render_ms = timed(lambda: render(False), repeat)
     gzip_ms = timed(lambda: render(True), repeat)
 
+    gzip_only_ms = timed(lambda: gzip.compress(bodies[False], compresslevel=1), repeat)
+    reads = read_costs(parts, options)
     samples = collect_samples(parts, options)
     direct_ms = timed(lambda: format_direct(samples), repeat)
     registry = CollectorRegistry(auto_describe=False)
@@ -219,7 +224,42 @@ def measure(
         gzip_ms,
         direct_ms,
         prom_ms,
+        gzip_only_ms,
+        reads,
     )
+
+
+def read_costs(parts: list[OwnedPartition], options: RenderOptions) -> dict[str, float]:
+    """ms over all queues of the engine reads ``render_queue`` makes, one kind at a time."""
+    states = [s for part in parts for s in part.engine.queues.values()]
+    now = time.time()
+    scopes = options.scopes
+
+    def kpis(staffing: bool) -> None:
+        for state in states:
+            for scope in scopes:
+                state.kpis(scope, now, staffing=staffing)
+
+    def windows() -> None:
+        for state in states:
+            for scope in scopes:
+                state.window(scope, now) if scope != "today" else state.today(now)
+
+    def live() -> None:
+        for state in states:
+            state.longest_wait(now)
+            state.agents_by_state()
+            state.agents_staffed()
+            state.totals.as_dict()
+
+    with_staffing = percentile(timed(lambda: kpis(True), 3), 0.5)
+    without = percentile(timed(lambda: kpis(False), 3), 0.5)
+    return {
+        "kpis() without staffing": without,
+        "staffing (Erlang C/A) in kpis()": with_staffing - without,
+        "window()/today() counts (a second read)": percentile(timed(windows, 3), 0.5),
+        "live gauges + totals": percentile(timed(live, 3), 0.5),
+    }
 
 
 def profile_render(queues: int, events_per_queue: int, span: float, partitions: int) -> None:
@@ -276,10 +316,13 @@ def main(argv: list[str] | None = None) -> int:
         render, direct, prom = (percentile(x, 0.5) for x in (r.render, r.direct, r.prom))
         whole_prom = render - direct + prom
         print(
-            f"{r.queues:,} queues: {render / r.queues * 1000:.0f} µs/queue; gzip adds "
-            f"{percentile(r.render_gzip, 0.5) - render:.0f} ms; a prometheus_client exporter "
+            f"\n{r.queues:,} queues: {render / r.queues * 1000:.0f} µs/queue; gzip (level 1) "
+            f"{percentile(r.gzip, 0.5):.0f} ms; a prometheus_client exporter "
             f"≈ {whole_prom:.0f} ms = {ratio(whole_prom, render)} the direct render"
         )
+        print("  where the render's time goes (each part timed alone, ms, share of render):")
+        for name, ms in [*r.reads.items(), ("formatting (direct text writer)", direct)]:
+            print(f"  {ms:7.0f}  {ms / render:5.0%}  {name}")
     at_1000 = next((r for r in results if r.queues == 1000), None)
     if at_1000 is not None:
         ms = percentile(at_1000.render, 0.5)

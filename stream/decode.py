@@ -137,6 +137,7 @@ def _integer(low: int, high: int) -> Check:
             raise _bad_value(name, f"{_short(value)} is outside {low}..{high}")
         return value
 
+    check.bounds = (low, high)  # type: ignore[attr-defined]  # read by _fast_source
     return check
 
 
@@ -158,6 +159,7 @@ def _enum(members: type[Channel] | type[LeaveReason] | type[AgentState]) -> Chec
             raise _bad_value(name, f"{_short(value)} is not one of {allowed}")
         return member
 
+    check.by_value = by_value  # type: ignore[attr-defined]  # read by _fast_source
     return check
 
 
@@ -365,6 +367,98 @@ _ENCODE_FIELDS: Final[dict[type, tuple[str, ...]]] = {
 }
 
 
+# --- fast path: straight-line code per type, generated once at import -----------------
+#
+# The table walk below costs ~1.5 µs per event on top of orjson.loads (a loop over field
+# specs, a call per check and per slot setter). decode() first runs a function generated
+# per type from the same specs: every field fetched and tested inline, accepting only
+# plainly valid values; anything else returns None and the table walk (the one place with
+# the rules' details and error messages) decides. The inline tests are never looser than
+# the checks, and run in the same order, so a fast path that gives up changes nothing.
+
+
+def _mutable_twin(cls: type) -> type:
+    """A plain class with the slots of the frozen event class ``cls``. The fast path fills
+    a twin with ordinary slot stores, then makes it a ``cls`` by assigning ``__class__``
+    (allowed: same slots, same layout): half the cost of the slot setters, a quarter of
+    the frozen ``__init__``."""
+    twin = type(f"_Mutable{cls.__name__}", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
+    probe = _new(twin)
+    probe.__class__ = cls  # raises TypeError here, at import, if the layouts ever differ
+    return twin
+
+
+def _fast_field(index: int, field: _Field) -> list[str]:
+    """Lines that test field ``field`` (value in ``x``) and store it on the twin ``e``."""
+    name, check, default, _ = field
+    lines = [f"    x = get({name!r})"]
+    if default is _REQUIRED:
+        lines.append("    if x is None: return None")
+        guard = "if "
+    else:
+        lines.append(f"    if x is None: x = d{index}")
+        guard = "elif "
+    if check is _identifier:
+        lines.append(f"    {guard}x.__class__ is not str or not 0 < len(x) <= {MAX_ID_LENGTH}:")
+        lines.append("        return None")
+    elif check is _seconds:
+        lines.append(f"    {guard}x.__class__ is float:")
+        lines.append("        if not 0.0 <= x < inf: return None")
+        lines.append("    elif x.__class__ is int and x >= 0: x = float(x)")
+        lines.append("    else: return None")
+    elif check is _boolean:
+        lines.append(f"    {guard}x.__class__ is not bool: return None")
+    elif hasattr(check, "bounds"):
+        low, high = check.bounds
+        lines.append(f"    {guard}x.__class__ is not int or not {low} <= x <= {high}: return None")
+    elif hasattr(check, "by_value"):
+        lines.append(f"    {guard}x.__class__ is not str or (x := m{index}.get(x)) is None:")
+        lines.append("        return None")
+    else:  # rare shapes (lists): the check itself; earlier fields passed theirs already
+        lines.append(f"    else: x = c{index}({name!r}, x)")
+    lines.append(f"    e.{name} = x")
+    return lines
+
+
+def _fast_decoder(spec: _TypeSpec) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {
+        "new": _new,
+        "inf": math.inf,
+        "twin": _mutable_twin(spec.cls),
+        "cls": spec.cls,
+        "post": spec.post,
+    }
+    lines = [
+        "def fast(get, now, skew):",
+        "    x = get('v')",
+        f"    if x.__class__ is not int or x != {SCHEMA_VERSION}: return None",
+        "    e = new(twin)",
+        "    x = get('id')",
+        f"    if x.__class__ is not str or not 0 < len(x) <= {MAX_ID_LENGTH}: return None",
+        "    e.id = x",
+        "    x = get('ts')",
+        f"    if x.__class__ is not float or not {MIN_TS!r} <= x < {MAX_TS!r}: return None",
+        "    if now is not None and x > now + skew: return None",
+        "    e.ts = x",
+    ]
+    for index, field in enumerate(spec.fields):
+        namespace[f"d{index}"] = field.default
+        namespace[f"c{index}"] = field.check
+        namespace[f"m{index}"] = getattr(field.check, "by_value", None)
+        lines += _fast_field(index, field)
+    lines.append("    e.__class__ = cls")
+    if spec.post is not None:
+        lines.append("    post(e)")
+    lines.append("    return e")
+    exec("\n".join(lines), namespace)  # our own source, from the specs above
+    return namespace["fast"]  # type: ignore[no-any-return]
+
+
+_FAST: Final[dict[str, Callable[..., Any]]] = {
+    name: _fast_decoder(spec) for name, spec in _SPECS.items()
+}
+
+
 # --- decode / encode ---------------------------------------------------------------
 
 
@@ -419,6 +513,18 @@ def decode(
         obj = _loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent("not_json", str(exc)) from None
+    if type(obj) is dict:
+        name = obj.get("type")
+        fast = _FAST.get(name) if type(name) is str else None
+        if fast is not None:
+            event = fast(obj.get, now, max_future_skew)
+            if event is not None:
+                return event  # type: ignore[no-any-return]
+    return _decode_object(obj, now, max_future_skew)
+
+
+def _decode_object(obj: Any, now: float | None, max_future_skew: float) -> Event:
+    """The table walk over a loaded record: every rule, with the error details."""
     if type(obj) is not dict:
         raise InvalidEvent("not_object", f"top level is {_json_type(obj)}, expected object")
     get = obj.get

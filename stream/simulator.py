@@ -512,12 +512,15 @@ class Simulation:
             self._logout(agent)
         elif agent.pending:
             self._not_ready(agent, *agent.pending.pop(0))
-        elif (found := self._next_call(agent)) is not None:
-            self._answer(agent, *found)
         else:
+            # Platforms report "available" between calls, even when the next one is waiting.
             if agent.state is not AgentState.AVAILABLE:
                 self._agent_state(agent, AgentState.AVAILABLE)
-            self._idle[agent.id] = agent
+            found = self._next_call(agent)
+            if found is not None:
+                self._answer(agent, *found)
+            else:
+                self._idle[agent.id] = agent
 
 
 def simulate(scenario: Scenario, start: float, duration: float, seed: int) -> Iterator[Event]:

@@ -14,7 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from stream.decode import MAX_EVENT_BYTES, MAX_QUEUES, REASONS, decode, encode
+from stream.decode import (
+    MAX_EVENT_BYTES,
+    MAX_FUTURE_SKEW,
+    MAX_QUEUES,
+    REASONS,
+    _decode_object,
+    decode,
+    encode,
+)
 from stream.events import (
     EVENT_TYPES,
     AgentState,
@@ -488,3 +496,33 @@ def test_string_timestamps_agree_with_the_schema_pattern(text: str) -> None:
 def test_strategies_stay_in_plausible_ranges(event: Any) -> None:
     assert TS_MIN <= event.ts <= TS_MAX
     assert all(0 < len(name) <= 128 for name in (event.id, *getattr(event, "queues", ())))
+
+
+def table_walk(data: bytes) -> Any:
+    """What the general decoder (no generated fast path) makes of ``data``."""
+    try:
+        return _decode_object(orjson.loads(data), None, MAX_FUTURE_SKEW)
+    except InvalidEvent as exc:
+        return exc.reason
+
+
+@settings(max_examples=500, deadline=None)
+@given(mutated_events() | events().map(encode))
+def test_fast_path_agrees_with_the_table_walk(data: bytes) -> None:
+    try:
+        fast = decode(data)
+    except InvalidEvent as exc:
+        fast = exc.reason
+    assert fast == table_walk(data)
+    if not isinstance(fast, str):
+        assert type(fast) is EVENT_TYPES[fast.TYPE]
+
+
+@pytest.mark.parametrize("event_type", sorted(ONE_EXAMPLE_PER_TYPE))
+def test_fast_path_agrees_on_every_single_field_change(event_type: str) -> None:
+    for data in single_field_changes(orjson.loads(ONE_EXAMPLE_PER_TYPE[event_type])):
+        try:
+            fast = decode(data)
+        except InvalidEvent as exc:
+            fast = exc.reason
+        assert fast == table_walk(data), data
