@@ -12,6 +12,9 @@ Each (rule, queue) keeps, per level, ``inactive -> pending -> firing``:
   fires the critical; de-escalation resolves the critical and fires the warning again;
 - a firing alert is announced again every ``repeat`` (``repeat=True`` notifications).
 
+Pipeline-health rules (consumer lag, dead-letter rate) go through the same machine with
+the worker itself as the subject (:meth:`Evaluator.evaluate_worker`, label ``instance``).
+
 Time is the evaluation instant ``now`` the caller passes, clamped to at least the queue's
 stream time and never backwards per queue, so the same events and the same evaluation
 instants give the same timeline live and in a backtest. The state of a queue's alerts is
@@ -20,14 +23,24 @@ plain JSON (:meth:`Evaluator.snapshot`) that travels with the queue's checkpoint
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from stream.queue import QueueState
 
-from .rules import Params, Rule, RuleSet
+from .pipeline import PipelineView
+from .rules import Params, Rule, RuleSet, human_duration
 from .signals import SIGNALS, QueueView
+
+
+class View(Protocol):
+    """What a signal reads: a queue (QueueView) or the worker's pipeline (PipelineView)."""
+
+    now: float
+
+    def volume(self, window: str) -> float: ...
+
 
 INACTIVE, PENDING, FIRING = 0, 1, 2
 FIRING_STATUS, RESOLVED_STATUS = "firing", "resolved"
@@ -60,7 +73,7 @@ class Track:
 @dataclass(frozen=True, slots=True)
 class Notification:
     rule: str
-    queue: str
+    queue: str  # empty for a pipeline-health alert (labels["instance"] names the worker)
     severity: str
     status: str  # "firing" or "resolved"
     starts_at: float  # event time the alert started
@@ -73,8 +86,13 @@ class Notification:
     repeat: bool = False  # a still-firing reminder, not a state change
 
     @property
+    def subject(self) -> str:
+        """The queue, or for a pipeline-health alert the worker instance."""
+        return self.queue or self.labels.get("instance", "")
+
+    @property
     def fingerprint(self) -> str:
-        return f"{self.rule}|{self.queue}|{self.severity}"
+        return f"{self.rule}|{self.subject}|{self.severity}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,18 +111,15 @@ class Notification:
         }
 
 
-def human_duration(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
 class Evaluator:
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, instance: str = "") -> None:
         self.rules = rules
+        self.instance = instance  # the worker's label on pipeline-health alerts
+        self._worker_tracks: dict[str, Track] = {}  # rule name -> track
+        self._worker_clock = 0.0
         self._tracks: dict[str, dict[str, Track]] = {}  # queue -> rule name -> track
         self._clock: dict[str, float] = {}  # queue -> last evaluation instant
+        self._selected: dict[str, list[Rule]] = {}  # queue -> the rules that select it
         self.changed: set[str] = set()  # queues whose alert state changed (to checkpoint)
 
     # --- evaluation ----------------------------------------------------------------------
@@ -114,12 +129,30 @@ class Evaluator:
         queue = state.name
         t = max(now, state.stream_time or now, self._clock.get(queue, now))
         self._clock[queue] = t
-        view = QueueView(state, t)
-        tracks = self._tracks.setdefault(queue, {})
+        rules = self._selected.get(queue)
+        if rules is None:  # glob matching once per queue, not per evaluation
+            rules = self._selected[queue] = [r for r in self.rules.rules if r.selects(queue)]
+        out, changed = self._run(rules, self._tracks.setdefault(queue, {}), queue,
+                                 QueueView(state, t), t)  # fmt: skip
+        if changed:
+            self.changed.add(queue)
+        return out
+
+    def evaluate_worker(self, view: PipelineView) -> list[Notification]:
+        """Evaluate the pipeline-health rules (one alert each per worker) at ``view.now``.
+
+        Their state is the worker's own, not a queue's: it is not checkpointed (a restart
+        announces a still-breaching condition again; Alertmanager merges it by labels)."""
+        t = self._worker_clock = max(view.now, self._worker_clock)
+        return self._run(self.rules.worker_rules, self._worker_tracks, "", view, t)[0]
+
+    def _run(
+        self, rules: Iterable[Rule], tracks: dict[str, Track], queue: str, view: View, t: float
+    ) -> tuple[list[Notification], bool]:
+        """Step ``rules`` for one subject (a queue, or the worker: ``queue`` empty)."""
         out: list[Notification] = []
-        for rule in self.rules.rules:
-            if not rule.selects(queue):
-                continue
+        changed = False
+        for rule in rules:
             params = rule.params_for(queue)
             track = tracks.get(rule.name)
             if track is None or len(track.phases) != len(params.levels):
@@ -127,12 +160,11 @@ class Evaluator:
             value = self._value(rule, params, view)
             before = track.phases[:]
             self._step(rule, params, track, value, t)
-            if track.phases != before:
-                self.changed.add(queue)
+            changed = changed or track.phases != before
             out += self._announce(rule, params, track, queue, value, t)
-        return out
+        return out, changed
 
-    def _value(self, rule: Rule, params: Params, view: QueueView) -> float | None:
+    def _value(self, rule: Rule, params: Params, view: View) -> float | None:
         """The rule's value, or None when there is no evidence to judge by."""
         if params.calendar is not None and not self.rules.calendars[params.calendar].is_open(
             view.now
@@ -195,14 +227,11 @@ class Evaluator:
         repeat: bool = False,
     ) -> Notification:
         level = params.levels[index]
-        labels = {
-            "alertname": rule.name,
-            "queue": queue,
-            "severity": level.severity,
-            **params.labels,
-        }
+        subject = {"instance": self.instance} if rule.per_worker else {"queue": queue}
+        labels = {"alertname": rule.name, **subject, "severity": level.severity, **params.labels}
         fields = {
             "queue": queue,
+            "instance": self.instance,
             "rule": rule.name,
             "metric": rule.metric,
             "window": rule.window or "now",
@@ -238,14 +267,16 @@ class Evaluator:
     def firing(self) -> Iterator[Notification]:
         """Every alert firing now (for Alertmanager re-sends and the firing gauge)."""
         by_name = self.rules.by_name
-        for queue, tracks in self._tracks.items():
+        subjects = [(q, tracks, self._clock.get(q)) for q, tracks in self._tracks.items()]
+        subjects.append(("", self._worker_tracks, self._worker_clock))
+        for queue, tracks, clock in subjects:
             for name, track in tracks.items():
                 rule = by_name.get(name)
                 if rule is None or track.active < 0:
                     continue
                 params = rule.params_for(queue)
                 index = min(track.active, len(params.levels) - 1)
-                t = self._clock.get(queue, track.notified)
+                t = track.notified if clock is None else clock
                 yield self._note(rule, params, track, queue, index, FIRING_STATUS, t, True)
 
     # --- persistence (with the queue's checkpoint) ---------------------------------------
@@ -273,3 +304,4 @@ class Evaluator:
     def forget(self, queue: str) -> None:
         self._tracks.pop(queue, None)
         self._clock.pop(queue, None)
+        self._selected.pop(queue, None)

@@ -8,6 +8,7 @@ intervals, callpulse evaluates on every event. What translates:
   the usual hysteresis idiom (the alert holds while it fires and the clear side is not
   reached);
 - ``min_volume`` -> ``and on (queue) callpulse_window_calls{kind="offered"} >= N``;
+- pipeline-health rules -> the same over the worker's self-metrics, ``by (instance)``;
 - queue globs and overrides -> ``queue=~`` / ``queue!~`` matchers, one rule per override;
 - annotation fields -> Go templates (``{value:.0%}`` -> ``{{ $value | humanizePercentage }}``).
 
@@ -76,28 +77,34 @@ class _GoTemplate(string.Formatter):
 _VALUE = object()
 
 
+def _volume(rule: Rule, q: str) -> str:
+    """The calls (queue rules) or records (worker rules) the min_volume guard counts."""
+    if rule.per_worker:
+        return f"sum by (instance) (increase(callpulse_events_consumed_total[{rule.window}]))"
+    return f'sum by (queue) (callpulse_window_calls{{{q}window="{rule.window}",kind="offered"}})'
+
+
 def _expr(rule: Rule, params: Params, level: Level, q: str) -> str:
     signal = SIGNALS[rule.metric]
     assert signal.promql is not None
+    by = "instance" if rule.per_worker else "queue"
     value = signal.promql.format(q=q, w=rule.window or "")
     if params.min_volume:
-        volume = (
-            f'sum by (queue) (callpulse_window_calls{{{q}window="{rule.window}",kind="offered"}})'
-        )
-        value = f"({value} and on (queue) ({volume} >= {params.min_volume}))"
+        value = f"({value} and on ({by}) ({_volume(rule, q)} >= {params.min_volume}))"
     op = rule.comparison
     expr = f"{value} {op} {level.threshold:g}"
     if level.clear != level.threshold:
         firing = (
             f'ALERTS{{alertname="{rule.name}",severity="{level.severity}",alertstate="firing"}}'
         )
-        expr = f"({expr}) or ({value} {op} {level.clear:g} and on (queue) {firing})"
+        expr = f"({expr}) or ({value} {op} {level.clear:g} and on ({by}) {firing})"
     return expr
 
 
 def _alert(rule: Rule, params: Params, level: Level, q: str) -> dict[str, Any]:
     fields = {
         "queue": "{{ $labels.queue }}",
+        "instance": "{{ $labels.instance }}",
         "rule": rule.name,
         "metric": rule.metric,
         "window": rule.window or "now",
@@ -137,7 +144,7 @@ def export_rules(rules: RuleSet) -> tuple[dict[str, Any], list[str]]:
                     f"{rule.name}: calendar {params.calendar!r} not exported; mute the route "
                     "with Alertmanager time_intervals instead"
                 )
-            q = _matchers(include, exclude, rule.queues)
+            q = "" if rule.per_worker else _matchers(include, exclude, rule.queues)
             alerts += [_alert(rule, params, level, q) for level in params.levels]
         groups.append({"name": f"callpulse-{rule.name}", "rules": alerts})
     return {"groups": groups}, sorted(set(notes))

@@ -24,7 +24,7 @@ from typing import Any
 from stream.config import EngineConfig, _number, _positive_duration, parse_duration
 
 from .hours import BusinessHours, parse_hours
-from .signals import LIVE, SIGNALS, WINDOW
+from .signals import LIVE, SIGNALS, WINDOW, WORKER
 from .source import RuleError, Where, load_yaml
 
 SEVERITIES = ("warning", "critical")  # in escalation order
@@ -75,8 +75,15 @@ class Rule:
     annotations: Mapping[str, str] = field(default_factory=dict)
     line: int = 0
 
+    @property
+    def per_worker(self) -> bool:
+        """A pipeline-health rule: one alert per worker (label ``instance``), no queues."""
+        return SIGNALS[self.metric].subject == WORKER
+
     def selects(self, queue: str) -> bool:
-        return any(fnmatch.fnmatchcase(queue, pattern) for pattern in self.queues)
+        return not self.per_worker and any(
+            fnmatch.fnmatchcase(queue, pattern) for pattern in self.queues
+        )
 
     def params_for(self, queue: str) -> Params:
         for pattern, params in self.overrides:
@@ -97,6 +104,17 @@ class RuleSet:
     @cached_property
     def by_name(self) -> dict[str, Rule]:
         return {rule.name: rule for rule in self.rules}
+
+    @cached_property
+    def worker_rules(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.per_worker)
+
+
+def human_duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -213,7 +231,8 @@ def _labels(where: Where, value: Any) -> dict[str, str]:
 
 
 TEMPLATE_FIELDS = (
-    "queue", "rule", "metric", "window", "severity", "value", "threshold", "clear", "for",
+    "queue", "instance", "rule", "metric", "window", "severity", "value", "threshold", "clear",
+    "for",
 )  # fmt: skip
 
 
@@ -269,7 +288,21 @@ def _rule(
         )
     windows = [n for n, _ in engine.windows] + ["today"]
     window = data.get("window")
-    if signal.scope == WINDOW and window not in windows:
+    if signal.subject == WORKER:
+        for key in ("queues", "overrides"):
+            if key in data:
+                raise where.key(data, key).error(
+                    f"{signal.name} is about the worker itself (label instance), not queues"
+                )
+        if signal.scope == WINDOW:  # a rate over any trailing duration, e.g. 5m
+            window_at = where.key(data, "window")
+            if window is None:
+                raise window_at.error(f"{signal.name} needs a window, a duration such as 5m")
+            seconds = window_at.parse(_positive_duration, window)
+            if seconds != int(seconds):
+                raise window_at.error(f"expected whole seconds, got {window!r}")
+            window = human_duration(seconds)  # canonical: also a PromQL range
+    elif signal.scope == WINDOW and window not in windows:
         raise where.key(data, "window").error(
             f"{signal.name} needs a window, one of {', '.join(windows)}; got {window!r}"
         )

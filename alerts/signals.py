@@ -1,8 +1,10 @@
-"""What a rule can watch: engine KPIs over a window, and live values of a queue.
+"""What a rule can watch: engine KPIs over a window, live values of a queue, and the
+worker's own pipeline health (consumer lag, dead-letter rate: alerts/pipeline.py).
 
-Each signal knows how to read itself from a :class:`stream.queue.QueueState` at an instant
-(for the evaluator) and how to say the same thing in PromQL over the worker's metrics
-(for ``rules export-prometheus``). Reads in one evaluation share a :class:`QueueView`, so
+Each queue signal knows how to read itself from a :class:`stream.queue.QueueState` at an
+instant, each worker signal from a :class:`alerts.pipeline.PipelineView` (for the
+evaluator), and how to say the same thing in PromQL over the worker's metrics (for
+``rules export-prometheus``). Reads in one evaluation share a :class:`QueueView`, so
 a queue's KPIs of a window are computed once however many rules look at them.
 """
 
@@ -10,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from stream.queue import QueueState
 
+from .pipeline import PipelineView
+
 WINDOW, LIVE = "window", "live"
+QUEUE, WORKER = "queue", "worker"  # what a signal is about: one queue, or the worker itself
 STAFFING = frozenset({"agents_required", "staffing_gap", "predicted_service_level"})
 
 
@@ -52,10 +58,11 @@ class QueueView:
 class Signal:
     name: str
     scope: str  # WINDOW or LIVE
-    read: Callable[[QueueView, str], float | None]  # (view, window) -> value
+    read: Callable[[Any, str], float | None]  # (QueueView or PipelineView, window) -> value
     promql: str | None  # template with {q} (queue matchers) and {w} (window); None: none
     unit: str  # "ratio", "seconds" or "count": how summaries print the value
     help: str
+    subject: str = QUEUE  # QUEUE: per queue (a "queue" label); WORKER: per worker ("instance")
 
 
 def _kpi(key: str) -> Callable[[QueueView, str], float | None]:
@@ -64,6 +71,14 @@ def _kpi(key: str) -> Callable[[QueueView, str], float | None]:
 
 def _live(fn: Callable[[QueueState, float], float | None]) -> Callable[..., float | None]:
     return lambda view, _window: fn(view.state, view.now)
+
+
+def _pipeline(fn: Callable[[PipelineView, str], float | int | None]) -> Callable[..., Any]:
+    def read(view: PipelineView, window: str) -> float | None:
+        value = fn(view, window)
+        return None if value is None else float(value)
+
+    return read
 
 
 def _feed_silence(state: QueueState, now: float) -> float | None:
@@ -136,5 +151,16 @@ SIGNALS: dict[str, Signal] = {
                "Calls waiting while no agent is staffed (else 0)."),
         Signal("feed_silence_seconds", LIVE, _live(_feed_silence), None, "seconds",
                "Time since the queue's last event while agents are logged in (a silent feed)."),
+        # Worker signals: the window of a rate is any duration (not an engine window).
+        Signal("consumer_lag_records", LIVE, _pipeline(lambda v, _w: v.latest.lag),
+               "sum by (instance) (callpulse_consumer_lag)", "count",
+               "Records the worker is behind the end of its partitions (summed).", WORKER),
+        Signal("dead_letter_rate_per_second", WINDOW, _pipeline(PipelineView.rate),
+               "sum by (instance) (rate(callpulse_events_dead_lettered_total[{w}]))", "count",
+               "Records sent to the dead-letter topic per second.", WORKER),
+        Signal("dead_letter_ratio", WINDOW, _pipeline(PipelineView.ratio),
+               "sum by (instance) (rate(callpulse_events_dead_lettered_total[{w}])) / "
+               "sum by (instance) (rate(callpulse_events_consumed_total[{w}]))", "ratio",
+               "Dead letters / records consumed in the window.", WORKER),
     )
 }  # fmt: skip

@@ -9,6 +9,8 @@ module only ties them to the ingest loop's owned partitions:
   stream time while it is replaying a backlog (so a replay does not see empty windows);
 - each queue's alert state is saved inside its checkpoint and restored with it, so it
   moves with the queue on a rebalance and survives restarts;
+- pipeline-health rules (consumer lag, dead-letter rate) are evaluated on the same
+  ticker from samples of the worker's own counters (:meth:`AlertHook.watch_pipeline`);
 - every notification goes to the Kafka alerts topic (acknowledged before the snapshot
   that records it) and to Alertmanager / the webhook through :class:`alerts.delivery.Delivery`.
 """
@@ -17,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import orjson
 
 from alerts.delivery import Delivery, DeliveryConfig
 from alerts.evaluator import Evaluator, Notification
+from alerts.pipeline import PipelineHistory, PipelineSample, window_seconds
 from alerts.rules import load_rules
 
 from .inbound import OwnedPartition
+from .self_metrics import WorkerStats
 from .settings import Settings
 
 log = logging.getLogger("callpulse.alerting")
@@ -36,7 +41,7 @@ class AlertHook:
         alerts, worker = settings.alerts, settings.worker
         assert alerts.rules_file is not None
         self.rules = load_rules(alerts.rules_file, settings.engine)
-        self.evaluator = Evaluator(self.rules)
+        self.evaluator = Evaluator(self.rules, instance=f"{worker.web_host}:{worker.web_port}")
         self.tick_interval = alerts.tick_interval_seconds
         self._publish = publish  # (key, value) -> the alerts topic
         urls = tuple(u.strip() for u in (alerts.alertmanager_urls or "").split(",") if u.strip())
@@ -53,15 +58,37 @@ class AlertHook:
             ),
             self.evaluator.firing,
         )
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._sample: Callable[[], PipelineSample] | None = None
+        windows = [window_seconds(r.window) for r in self.rules.worker_rules if r.window]
+        self.pipeline = PipelineHistory(keep=max(windows, default=0.0))
         log.info("alerting: %d rules from %s", len(self.rules.rules), alerts.rules_file)
 
+    def watch_pipeline(self, stats: WorkerStats, lag: Callable[[], int | None]) -> None:
+        """Feed the pipeline-health rules: the worker's counters and its total lag."""
+
+        def sample() -> PipelineSample:
+            dead = sum(stats.dead_letters.values())
+            return PipelineSample(time.time(), stats.consumed, dead, lag())
+
+        self._sample = sample
+
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self.delivery.run())
+        self._tasks.append(asyncio.ensure_future(self.delivery.run()))
+        if self._sample is not None and self.rules.worker_rules:
+            self._tasks.append(asyncio.ensure_future(self._pipeline_ticker(self._sample)))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+
+    async def _pipeline_ticker(self, sample: Callable[[], PipelineSample]) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            try:
+                self._send(self.evaluator.evaluate_worker(self.pipeline.record(sample())))
+            except Exception:  # a bug here must not stop the ticker (nor the worker)
+                log.exception("pipeline-health evaluation failed")
 
     def evaluate(self, part: OwnedPartition, queues: set[str], now: float | None) -> None:
         """Evaluate ``queues`` of ``part`` at ``now`` (None: each queue's stream time)."""

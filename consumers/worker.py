@@ -76,6 +76,8 @@ def build_app(settings: Settings) -> faust.App:
     app.boot_strategy = _WebOnlyBoot(app)
     stats = WorkerStats()
     ingest = IngestLoop(settings, stats)
+    if ingest.alerts is not None:  # pipeline-health rules read the worker's own counters
+        ingest.alerts.watch_pipeline(stats, lambda: _total_lag(ingest, settings.topics.events))
     service = IngestService(ingest, settings)
     app.service(service)
     endpoint = MetricsEndpoint(
@@ -120,6 +122,12 @@ def _lag(ingest: IngestLoop, topic: str, partition: int) -> int | None:
     except (KeyError, AssertionError):
         return None
     return None if end is None else max(end - position, 0)
+
+
+def _total_lag(ingest: IngestLoop, topic: str) -> int | None:
+    """Records behind over the owned partitions (None: none owned or not known yet)."""
+    lags = [lag for p in list(ingest.owned) if (lag := _lag(ingest, topic, p)) is not None]
+    return sum(lags) if lags else None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
