@@ -17,6 +17,8 @@ from consumers.local_kafka import DEFAULT_VERSION, LocalKafka, LocalKafkaError
 
 VERSION_ENV = "CALLPULSE_KAFKA_VERSION"
 SLOW_MARKERS = ("kafka", "e2e")
+# What the session's broker was, for the closing summary (proof the broker tests ran here).
+_started_brokers: list[str] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,5 +37,17 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafk
         broker.stop()
         # Fail, never skip: a suite that silently skips its broker tests proves nothing.
         pytest.fail(f"the local Kafka {version} broker did not start:\n{exc}", pytrace=False)
+    _started_brokers.append(f"Kafka {version} at {broker.bootstrap} (log: {broker.log_file})")
     yield broker
     broker.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    ran = [
+        report
+        for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
+        if report.when == "call" and any(m in report.keywords for m in SLOW_MARKERS)
+    ]
+    for broker in _started_brokers:
+        terminalreporter.write_line(f"broker started by this run: {broker}")
+    terminalreporter.write_line(f"tests that ran against the real broker / processes: {len(ran)}")
