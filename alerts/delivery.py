@@ -1,8 +1,9 @@
 """Delivery of notifications: Alertmanager v2 API and an optional signed webhook.
 
 Nothing is dropped silently: each receiver has a bounded buffer, failed posts are
-retried with exponential backoff (0.5 s doubling to 30 s), and every failure and every
-notification pushed out of a full buffer is counted (and logged).
+retried with exponential backoff (0.5 s doubling to at most 30 s, and to at most half the
+re-send interval so that alerts do not expire on an Alertmanager that comes back), and
+every failure and every notification pushed out of a full buffer is counted (and logged).
 
 Alertmanager expects its clients to re-send firing alerts (it resolves an alert whose
 ``endsAt`` passes): firing alerts are posted with ``endsAt = now + 4 x resend_interval``
@@ -72,15 +73,24 @@ class DeliveryConfig:
     resend_interval: float = 60.0
     buffer_size: int = 10_000
     generator_url: str = ""
+    backoff_min: float = 0.5
+    backoff_max: float = 30.0
+    poll_interval: float = 0.5  # how often the loop looks at retries and re-sends
+
+    @property
+    def backoff_cap(self) -> float:
+        return min(self.backoff_max, max(self.backoff_min, self.resend_interval / 2))
 
 
 @dataclass(slots=True)
 class _Backoff:
+    low: float
+    high: float
     delay: float = 0.0
     next_try: float = 0.0
 
     def failed(self) -> None:
-        self.delay = min(max(self.delay * 2, 0.5), 30.0)
+        self.delay = min(max(self.delay * 2, self.low), self.high)
         self.next_try = time.monotonic() + self.delay
 
     def ok(self) -> None:
@@ -97,7 +107,10 @@ class Delivery:
         self._hook: deque[Notification] = deque()
         self.stats = {"alertmanager": ReceiverStats(), "webhook": ReceiverStats()}
         self._wake = asyncio.Event()
-        self._backoff = {"alertmanager": _Backoff(), "webhook": _Backoff()}
+        self._backoff = {
+            name: _Backoff(config.backoff_min, config.backoff_cap)
+            for name in ("alertmanager", "webhook")
+        }
 
     def submit(self, notes: Iterable[Notification]) -> None:
         for note in notes:
@@ -123,7 +136,7 @@ class Delivery:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+                    await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
                 self._wake.clear()
                 if self.config.alertmanager_urls and time.monotonic() >= next_resend:
                     next_resend = time.monotonic() + self.config.resend_interval
