@@ -1,12 +1,15 @@
 """The alert state machine over a real queue state: sustain, hysteresis, minimum volume,
-severity escalation, repeat, calendars, restart in the middle of ``for``."""
+severity escalation, repeat, calendars (across DST changes), restart in the middle of
+``for``."""
 
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -230,3 +233,35 @@ def test_evaluator_ignores_state_of_removed_rules(tmp_path: Path) -> None:
     evaluator = Evaluator(waiting_rules(tmp_path))
     evaluator.restore("sales", {"clock": T0, "rules": {"gone": [[2], [T0], 0, T0, T0, 1.0]}})
     assert list(evaluator.firing()) == []
+
+
+@pytest.mark.parametrize(
+    ("friday", "monday", "utc_hours"),
+    [
+        # spring forward (29 March 2026): CET (UTC+1) on Friday, CEST (UTC+2) on Monday
+        (datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC), (7, 17, 6, 16)),
+        # fall back (25 October 2026): CEST on Friday, CET on Monday
+        (datetime(2026, 10, 23, tzinfo=UTC), datetime(2026, 10, 26, tzinfo=UTC), (6, 16, 7, 17)),
+    ],
+    ids=["spring-forward", "fall-back"],
+)
+def test_calendar_across_a_dst_weekend(
+    tmp_path: Path, friday: datetime, monday: datetime, utc_hours: tuple[int, ...]
+) -> None:
+    """A call waits all weekend: the alert fires at 08:00 and resolves at 18:00 Berlin
+    time on both sides of the change, so the UTC instants move by an hour."""
+    run = Run(rules_from(tmp_path, CALENDAR))
+    start = friday.timestamp() - T0
+    run.feed.enq(start, "c0")
+    t = start
+    while t < monday.timestamp() - T0 + 86400:
+        run.at(t)
+        t += 900  # a 15-minute ticker is enough to see the hour
+    expected = [
+        (day + timedelta(hours=hour), status)
+        for day, hour, status in zip(
+            (friday, friday, monday, monday), utc_hours, ("firing", "resolved") * 2, strict=True
+        )
+    ]
+    changes = [n for n in run.log if not n.repeat]
+    assert [(datetime.fromtimestamp(n.at, UTC), n.status) for n in changes] == expected
