@@ -83,6 +83,7 @@ class AlertHook:
             task.cancel()
 
     async def _pipeline_ticker(self, sample: Callable[[], PipelineSample]) -> None:
+        self.pipeline.record(sample())  # the baseline, taken before the first record is read
         while True:
             await asyncio.sleep(self.tick_interval)
             try:

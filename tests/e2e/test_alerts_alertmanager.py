@@ -1,6 +1,8 @@
 """Events into the real broker -> a real worker -> a real Alertmanager -> a webhook here.
 
-The receiver must see the firing alert and later the resolved one, once each.
+The receiver must see the firing alert and later the resolved one, once each; the Kafka
+alerts topic holds the same transitions; an alert that fires while Alertmanager is down
+is delivered when it comes back.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import orjson
 import pytest
 
 from consumers.local_kafka import LocalKafka, free_ports
 from stream.events import CallAnswered, CallEnqueued
 
-from ..integration.worker_harness import Topics, WorkerProcess, produce, valid_records
+from ..integration.worker_harness import Topics, WorkerProcess, produce, read_all, valid_records
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -31,6 +34,21 @@ rules:
     clear: 1
     severity: critical
     annotations: {summary: "{queue}: {value:.0f} calls waiting"}
+"""
+# Pipeline health through the same path: dead letters, and a lag rule that fires as soon
+# as the worker knows its lag (0 >= 0), which shows the lag reaches the evaluator.
+PIPELINE_RULES = """\
+  - name: dead_letters
+    metric: dead_letter_rate_per_second
+    window: 1m
+    comparison: ">"
+    threshold: 0
+    severity: warning
+  - name: lag_known
+    metric: consumer_lag_records
+    comparison: ">="
+    threshold: 0
+    severity: warning
 """
 
 
@@ -46,7 +64,8 @@ class Receiver:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 for alert in body["alerts"]:
                     labels = alert["labels"]
-                    received.append((alert["status"], labels["alertname"], labels["queue"]))
+                    subject = labels.get("queue") or labels["instance"]  # queue or worker
+                    received.append((alert["status"], labels["alertname"], subject))
                 self.send_response(200)
                 self.end_headers()
 
@@ -123,18 +142,22 @@ async def test_firing_then_resolved_once_each(
 ) -> None:
     am, receiver = alertmanager
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
+    rules.write_text(RULES + PIPELINE_RULES)
     monkeypatch.setenv("CALLPULSE_ALERTS__RULES_FILE", str(rules))
     monkeypatch.setenv("CALLPULSE_ALERTS__ALERTMANAGER_URLS", f"http://127.0.0.1:{am.port}")
     monkeypatch.setenv("CALLPULSE_ALERTS__RESEND_INTERVAL_SECONDS", "5")
     topics = Topics(partitions=2)
     worker = WorkerProcess(kafka_broker.bootstrap, topics, tmp_path)
+    instance = f"127.0.0.1:{worker.port}"
     try:
         worker.wait_ready()
         now = time.time()
         calls = [(CallEnqueued(f"e{i}", now, "sales", f"c{i}", None), "sales") for i in range(3)]
-        await produce(kafka_broker.bootstrap, topics.events, valid_records(calls))
+        garbage = [(b"sales", b"not json")]  # -> the dead-letter topic
+        await produce(kafka_broker.bootstrap, topics.events, valid_records(calls) + garbage)
         receiver.wait_for(("firing", "queue_backlog", "sales"), timeout=30)
+        receiver.wait_for(("firing", "dead_letters", instance), timeout=30)
+        receiver.wait_for(("firing", "lag_known", instance), timeout=30)
         answers = [
             (CallAnswered(f"a{i}", time.time(), "sales", f"c{i}", "a1"), "sales") for i in range(3)
         ]
@@ -150,6 +173,12 @@ async def test_firing_then_resolved_once_each(
         )
     finally:
         worker.stop()
+    # The Kafka alerts topic: every transition, keyed rule|subject|severity.
+    records = await read_all(kafka_broker.bootstrap, f"{topics.prefix}.alerts", expected=4)
+    seen = [(r.key.decode(), orjson.loads(r.value)["status"]) for r in records]
+    backlog = [status for key, status in seen if key == "queue_backlog|sales|critical"]
+    assert backlog == ["firing", "resolved"], seen
+    assert ("dead_letters|" + instance + "|warning", "firing") in seen
 
 
 OUTAGE_SECONDS = 60
@@ -163,6 +192,9 @@ async def test_alert_fired_while_alertmanager_is_down_is_delivered_after(
     rules.write_text(RULES)
     monkeypatch.setenv("CALLPULSE_ALERTS__RULES_FILE", str(rules))
     monkeypatch.setenv("CALLPULSE_ALERTS__ALERTMANAGER_URLS", f"http://127.0.0.1:{am.port}")
+    # Re-sent every 5 s: the retry backoff is capped at 2.5 s, so once Alertmanager is
+    # back the alert arrives within seconds (the outage still spans 12 re-send periods).
+    monkeypatch.setenv("CALLPULSE_ALERTS__RESEND_INTERVAL_SECONDS", "5")
     topics = Topics(partitions=2)
     worker = WorkerProcess(kafka_broker.bootstrap, topics, tmp_path)
     try:
@@ -178,6 +210,6 @@ async def test_alert_fired_while_alertmanager_is_down_is_delivered_after(
         assert samples["callpulse_alerts_firing"]  # firing all along
         assert receiver.got == []
         am.start()
-        receiver.wait_for(("firing", "queue_backlog", "ops"), timeout=45)
+        receiver.wait_for(("firing", "queue_backlog", "ops"), timeout=30)
     finally:
         worker.stop()
