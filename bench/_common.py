@@ -13,12 +13,10 @@ import argparse
 import asyncio
 import atexit
 import contextlib
-import http.client
 import os
 import platform
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,9 +34,11 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 
-from consumers.local_kafka import LocalKafka, free_ports  # noqa: E402
+from consumers.local_kafka import LocalKafka  # noqa: E402
+from consumers.processes import Child  # noqa: E402
 from stream.decode import encode  # noqa: E402
 from stream.synthetic import T0, synthetic_stream  # noqa: E402
+from tests.integration.worker_harness import Topics, WorkerProcess, stop_all  # noqa: E402
 
 Record = tuple[bytes, bytes]  # (key, value)
 
@@ -121,47 +121,44 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- processes: every child is stopped on the way out ------------------------------------
 
-_children: list[subprocess.Popen[bytes]] = []
+_children: list[Child] = []  # besides the workers, which worker_harness keeps track of
 
 
-def _kill_children() -> None:
-    for proc in _children:
-        if proc.poll() is None:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
+def _stop_children() -> None:
+    for child in _children:
+        child.stop(timeout=5.0)
+    _children.clear()
+    stop_all()
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds the context managers, then atexit runs
 
 
-atexit.register(_kill_children)
+atexit.register(_stop_children)
 signal.signal(signal.SIGTERM, _exit_on_signal)
 signal.signal(signal.SIGHUP, _exit_on_signal)
 
 
-def spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    _children.append(proc)
-    return proc
+def spawn(name: str, argv: list[str], env: dict[str, str], log_path: Path) -> Child:
+    """A child process (own process group, dies with this one) stopped at exit."""
+    child = Child(name, argv, log_path, env=env, cwd=REPO)
+    _children.append(child)
+    return child
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    if proc in _children:
-        _children.remove(proc)
+def stop_child(child: Child) -> None:
+    child.stop(timeout=30.0)
+    if child in _children:
+        _children.remove(child)
 
 
 # --- broker and topics ---------------------------------------------------------------
@@ -193,7 +190,7 @@ def bench_environment(args: argparse.Namespace) -> Iterator[tuple[str, Path]]:
             print(f"broker:  {bootstrap} (started in {time.monotonic() - started:.1f}s)")
         yield bootstrap, tmp
     finally:
-        _kill_children()
+        _stop_children()
         if broker is not None:
             broker.stop()
         if args.keep_temp:
@@ -298,121 +295,22 @@ def prepare_topic(
     return records
 
 
-# --- callpulse worker processes ----------------------------------------------------------
+# --- callpulse worker processes (tests/integration/worker_harness.py) -------------------
 
 
-@dataclass
-class WorkerTopics:
-    """Topic names and consumer group of one benchmark's workers, as environment."""
-
-    prefix: str
-    partitions: int = 12
-    group: str = ""  # default: the prefix; another group reads the topic from the start
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}.events"
-
-    @property
-    def dead_letter(self) -> str:
-        return f"{self.prefix}.dlq"
-
-    def env(self, bootstrap: str) -> dict[str, str]:
-        p, group = self.prefix, self.group or self.prefix
-        return {
-            "CALLPULSE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-            "CALLPULSE_TOPICS__EVENTS": self.events,
-            "CALLPULSE_TOPICS__DEAD_LETTER": self.dead_letter,
-            # per group: a second group must not restore the first one's state
-            "CALLPULSE_TOPICS__SNAPSHOTS": f"{group}.snapshots",
-            "CALLPULSE_TOPICS__INTERVALS": f"{p}.intervals",
-            "CALLPULSE_TOPICS__ALERTS": f"{p}.alerts",
-            "CALLPULSE_TOPICS__PARTITIONS": str(self.partitions),
-            "CALLPULSE_WORKER__GROUP_ID": group,
-        }
+def bench_topics(name: str, partitions: int, group: str = "") -> Topics:
+    """Topics for a bench run: the worker's configured flush interval, not the tests' 0.5 s."""
+    return Topics(unique_prefix(name), partitions, group, flush_interval=None)
 
 
-class WorkerProcess:
-    """A real ``callpulse worker`` subprocess with its own web port and log file."""
+def start_worker(
+    bootstrap: str, topics: Topics, tmp: Path, extra_env: dict[str, str] | None = None
+) -> WorkerProcess:
+    return WorkerProcess(bootstrap, topics, tmp, extra_env, log_level="warning")
 
-    def __init__(
-        self,
-        bootstrap: str,
-        topics: WorkerTopics,
-        tmp: Path,
-        extra_env: dict[str, str] | None = None,
-        log_level: str = "warning",
-    ) -> None:
-        self.port = free_ports(1)[0]
-        self.log_path = tmp / f"worker-{self.port}.log"
-        env = {
-            **os.environ,
-            **topics.env(bootstrap),
-            "CALLPULSE_WORKER__WEB_PORT": str(self.port),
-            "CALLPULSE_WORKER__DATA_DIR": str(tmp / f"worker-data-{self.port}"),
-            **(extra_env or {}),
-        }
-        self.started = time.monotonic()
-        self.proc = spawn(
-            [sys.executable, "-m", "consumers.cli", "worker", "--log-level", log_level],
-            env,
-            self.log_path,
-        )
-        self._conn: http.client.HTTPConnection | None = None
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def get(self, path: str, gzip: bool = False, timeout: float = 30.0) -> tuple[int, bytes]:
-        """(status, body) over one kept-alive connection: fast polling stays cheap."""
-        headers = {"Accept-Encoding": "gzip"} if gzip else {}
-        for attempt in (1, 2):
-            if self._conn is None:
-                self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-            try:
-                self._conn.request("GET", path, headers=headers)
-                response = self._conn.getresponse()
-                return response.status, response.read()
-            except (OSError, http.client.HTTPException):
-                self._conn.close()
-                self._conn = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def wait_ready(self, timeout: float = 120.0, poll: float = 0.05) -> float:
-        """Seconds from process start until /readyz answers 200."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited ({self.proc.returncode}):\n{self.log_tail()}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if self.get("/readyz", timeout=2.0)[0] == 200:
-                    return time.monotonic() - self.started
-            time.sleep(poll)
-        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log_tail()}")
-
-    def metrics(self, names: frozenset[str] | None = None) -> Samples:
-        status, body = self.get("/metrics")
-        if status != 200:
-            raise RuntimeError(f"/metrics answered {status}")
-        return parse_samples(body.decode(), names)
-
-    def kill(self) -> None:
-        """kill -9: no flush, no goodbye to the group."""
-        self.proc.kill()
-        self.proc.wait(10)
-        if self.proc in _children:
-            _children.remove(self.proc)
-
-    def stop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        stop_process(self.proc)
+def read_metrics(worker: WorkerProcess, names: frozenset[str] | None = None) -> Samples:
+    return parse_samples(worker.metrics_text(), names)
 
 
 # --- /metrics text -------------------------------------------------------------------
@@ -529,7 +427,7 @@ def wait_drained(
     while time.monotonic() < deadline:
         if worker.proc.poll() is not None:
             raise RuntimeError(f"worker exited ({worker.proc.returncode}):\n{worker.log_tail()}")
-        got = worker.metrics(SELF_METRICS)
+        got = read_metrics(worker, SELF_METRICS)
         lags = got.get("callpulse_consumer_lag", {})
         sample = DrainSample(
             time.monotonic(),

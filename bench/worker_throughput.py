@@ -34,22 +34,24 @@ from _common import (
     KeyPartitioner,
     Progress,
     Record,
-    WorkerProcess,
-    WorkerTopics,
+    Topics,
     add_broker_arguments,
     bench_environment,
+    bench_topics,
     prepare_topic,
     print_header,
     ratio,
     spawn,
+    start_worker,
     steady_rate,
-    stop_process,
+    stop_child,
     unique_prefix,
     wait_drained,
 )
 from aiokafka import AIOKafkaConsumer
 
 from consumers.inbound import Limits, OwnedPartition, QueueCount, RecordHandler
+from consumers.local_kafka import free_ports
 from stream.config import EngineConfig
 from stream.decode import decode
 from stream.engine import Engine
@@ -146,25 +148,22 @@ def faust_naive(bootstrap: str, topic: str, expected: int, tmp: Path, timeout: f
         "BENCH_APP_ID": unique_prefix("naive"),
         "PYTHONPATH": str(REPO),
     }
-    from consumers.local_kafka import free_ports
-
     argv = [sys.executable, str(Path(__file__).parent / "faust_naive_agent.py"), "worker"]
     argv += ["-l", "warn", "--web-port", str(free_ports(1)[0])]
-    proc = spawn(argv, env, tmp / "faust-naive.log")
+    child = spawn("faust-naive", argv, env, tmp / "faust-naive.log")
     progress = Progress("naive faust agent", expected)
     seen = {"count": 0, "first": 0.0, "last": 0.0}
     deadline = time.monotonic() + timeout
     try:
         while seen["count"] < expected and time.monotonic() < deadline:
-            if proc.poll() is not None:
-                log = (tmp / "faust-naive.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"faust agent exited ({proc.returncode}):\n{log}")
+            if not child.alive():
+                raise RuntimeError(f"faust agent exited:\n{child.log_tail(40)}")
             if result.exists():
                 seen = orjson.loads(result.read_bytes())
             progress.update(seen["count"])
             time.sleep(0.5)
     finally:
-        stop_process(proc)
+        stop_child(child)
     if seen["count"] < expected:
         print(f"  naive faust agent: timed out after {timeout:.0f}s, {seen['count']:,} events")
     return Rate("naive faust per-event agent", seen["count"] - 1, seen["last"] - seen["first"])
@@ -183,9 +182,9 @@ class WorkerRun:
 
 
 def worker_drain(
-    bootstrap: str, topics: WorkerTopics, tmp: Path, expected: int, interval: float
+    bootstrap: str, topics: Topics, tmp: Path, expected: int, interval: float
 ) -> WorkerRun:
-    worker = WorkerProcess(bootstrap, topics, tmp)
+    worker = start_worker(bootstrap, topics, tmp)
     try:
         ready = worker.wait_ready()
         ready_at = time.monotonic()
@@ -267,14 +266,14 @@ def categorise(stacks: Counter[str]) -> tuple[Counter[str], Counter[str]]:
 
 
 def profile_worker(
-    bootstrap: str, topics: WorkerTopics, tmp: Path, expected: int, interval: float
+    bootstrap: str, topics: Topics, tmp: Path, expected: int, interval: float
 ) -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         print("profile: py-spy not found (.venv/bin/pip install py-spy)")
         return
     out = tmp / "worker-profile.txt"
-    worker = WorkerProcess(bootstrap, topics, tmp)
+    worker = start_worker(bootstrap, topics, tmp)
     try:
         worker.wait_ready()
         cmd = [py_spy, "record", "--pid", str(worker.pid), "--rate", "200", "--idle"]
@@ -324,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-faust", action="store_true", help="skip the naive faust agent")
     parser.add_argument(
+        "--faust-events",
+        type=int,
+        default=300_000,
+        help="events the naive faust agent reads (its rate is steady; all would take minutes)",
+    )
+    parser.add_argument(
         "--faust-timeout", type=float, default=100.0, help="cap on the naive faust run (s)"
     )
     parser.add_argument(
@@ -334,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print_header("worker throughput")
     with bench_environment(args) as (bootstrap, tmp):
-        topics = WorkerTopics(unique_prefix("tput"), args.partitions)
+        topics = bench_topics("tput", args.partitions)
         records = prepare_topic(
             bootstrap, topics.events, args.partitions, args.queues, args.events, args.rate
         )
@@ -348,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
 
         rates: list[Rate] = [asyncio.run(bare_getmany(bootstrap, topics.events, expected))]
         if not args.no_faust:
-            rates.append(faust_naive(bootstrap, topics.events, expected, tmp, args.faust_timeout))
+            cap = min(expected, args.faust_events)
+            rates.append(faust_naive(bootstrap, topics.events, cap, tmp, args.faust_timeout))
         run = worker_drain(bootstrap, topics, tmp, expected, args.scrape_interval)
         worker_rate = run.steady or run.ready_to_drained
         rates += [r for r in (run.steady, run.ready_to_drained) if r is not None]
@@ -375,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'met' if worker_rate.per_second >= 100_000 else 'NOT met'}"
         )
         if args.profile:  # a new group reads the topic from the start again
-            again = WorkerTopics(topics.prefix, topics.partitions, unique_prefix("prof"))
+            again = Topics(topics.prefix, topics.partitions, unique_prefix("prof"), None)
             profile_worker(bootstrap, again, tmp, expected, args.scrape_interval)
     return 0
 

@@ -13,13 +13,18 @@ the committed offset is where reading resumes, the snapshot offsets decide what 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from .inbound import OwnedPartition
 
 log = logging.getLogger("callpulse.checkpoint")
 
@@ -62,19 +67,17 @@ class SnapshotStore:
         self._producer = producer
         self.topic = topic
 
-    async def write(self, partition: int, offset: int, states: dict[str, dict[str, Any]]) -> None:
-        """Store ``states`` (queue -> snapshot) as of ``offset``; returns once all are acked."""
-        futures = [
-            await self._producer.send(
-                self.topic,
-                value=encode_checkpoint(offset, state),
-                key=queue.encode(),
-                partition=partition,
-            )
-            for queue, state in states.items()
-        ]
-        for future in futures:
-            await future
+    async def send(
+        self, partition: int, offset: int, queue: str, state: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """Hand ``queue``'s state as of ``offset`` to the producer; the returned future
+        resolves when the broker has acknowledged it."""
+        return await self._producer.send(
+            self.topic,
+            value=encode_checkpoint(offset, state),
+            key=queue.encode(),
+            partition=partition,
+        )
 
     async def read(
         self, consumer: AIOKafkaConsumer, partitions: Iterable[int]
@@ -108,3 +111,101 @@ class SnapshotStore:
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
         return list(result.values())
+
+
+Snapshotter = Callable[[OwnedPartition, str], dict[str, Any]]
+
+
+def _delivered(sent: Awaitable[Any]) -> bool:
+    """Has a send finished? ``producer.send()`` tasks resolve to delivery futures."""
+    if not isinstance(sent, asyncio.Future) or not sent.done():
+        return False
+    if sent.cancelled() or sent.exception() is not None:
+        return True  # complete() raises it
+    inner = sent.result()
+    return not isinstance(inner, asyncio.Future) or inner.done()
+
+
+class CheckpointRound:
+    """One checkpoint of some owned partitions, taken a slice of queues at a time, so the
+    ingest loop keeps applying records in between instead of stopping for all queues.
+
+    At the start the round fixes, per partition, its *commit point* (the last offset read
+    so far) and the queues to snapshot (those changed since the last round; the partition
+    starts a fresh dirty set). Each queue's snapshot carries the offset read when that
+    queue was taken, which may be past the commit point: after a crash reading resumes at
+    the commit point and the restored queue skips what its snapshot already includes, so
+    nothing is counted twice or lost. A queue changed again after its slice is dirty again
+    and goes into the next round.
+
+    The round is complete when every snapshot, and every send read before it started
+    (``pending``: dead letters, interval summaries, alerts), is acknowledged; only then
+    are the commit points committed.
+    """
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        parts: Iterable[OwnedPartition],
+        snapshot: Snapshotter,
+        pending: list[Awaitable[Any]],
+    ) -> None:
+        self.started = time.monotonic()
+        self._store = store
+        self._snapshot = snapshot
+        self._sends = pending
+        self._acks: list[asyncio.Future[Any]] = []
+        self.commit_points: dict[int, int] = {}
+        self._parts: list[OwnedPartition] = []
+        self._todo: deque[tuple[OwnedPartition, str]] = deque()
+        for part in parts:
+            # An alert state change alone (ticker) is checkpointed too, at the same offset.
+            if part.last_offset <= part.flushed_offset and not part.dirty:
+                continue
+            self.commit_points[part.partition] = part.last_offset
+            self._parts.append(part)
+            self._todo.extend((part, queue) for queue in part.dirty)
+            part.dirty = set()
+
+    @property
+    def queues(self) -> int:
+        """Snapshots still to take."""
+        return len(self._todo)
+
+    async def take(self, budget: float) -> None:
+        """Snapshot queues for about ``budget`` seconds (at least one, if any is left)."""
+        deadline = time.perf_counter() + budget
+        while self._todo:
+            part, queue = self._todo.popleft()
+            state = self._snapshot(part, queue)
+            self._acks.append(
+                await self._store.send(part.partition, part.last_offset, queue, state)
+            )
+            if time.perf_counter() >= deadline:
+                return
+
+    def acked(self) -> bool:
+        """Everything taken and acknowledged: complete() will not wait (except to commit)."""
+        return (
+            not self._todo
+            and all(ack.done() for ack in self._acks)
+            and all(_delivered(sent) for sent in self._sends)
+        )
+
+    async def complete(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+        """Take what is left, wait for every acknowledgement, then commit."""
+        await self.take(float("inf"))
+        for sent in self._sends:
+            await (await sent)
+        for ack in self._acks:
+            await ack
+        now = time.time()
+        commits: dict[TopicPartition, int] = {}
+        for part in self._parts:
+            part.snapshot_at = now
+            offset = self.commit_points[part.partition]
+            if offset > part.flushed_offset:
+                part.flushed_offset = offset
+                commits[TopicPartition(topic, part.partition)] = offset + 1
+        if commits:
+            await consumer.commit(commits)

@@ -2,13 +2,15 @@
 
 One loop per worker process. It reads the events topic with ``getmany`` (batches, not a
 faust per-event agent), hands each record to :class:`RecordHandler`, and every
-``flush_interval`` makes the work durable in this order:
+``flush_interval`` starts a :class:`CheckpointRound` that makes the work durable:
 
 1. dead-letter records and closed interval summaries are acknowledged by Kafka;
 2. the changed queues' snapshots (with the offset they include) are acknowledged;
 3. the input offsets are committed.
 
-A crash between any two steps replays from the last commit; the snapshot offsets make the
+The snapshots are taken a slice at a time between batches (at most ``SLICE_SECONDS`` per
+batch), so a checkpoint of hundreds of queues never holds up the events behind it.
+A crash at any point replays from the last commit; the snapshot offsets make the
 replay skip what the state already holds (dead letters and intervals are at least once,
 with the source offset / interval bounds in them to deduplicate downstream).
 On revocation the partitions are flushed before they are given up; on assignment their
@@ -30,7 +32,7 @@ from stream.engine import Engine
 from stream.queue import IntervalSummary
 
 from .alerting import AlertHook
-from .checkpoint import SnapshotStore
+from .checkpoint import CheckpointRound, SnapshotStore
 from .inbound import Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
 from .kafka_options import client_options
 from .self_metrics import WorkerStats
@@ -40,6 +42,9 @@ log = logging.getLogger("callpulse.ingest")
 
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
 SNAPSHOT_BATCH_BYTES = 1024 * 1024  # the broker's default max.message.bytes is ~1 MiB
+# Checkpoint work per loop turn: ~10 queue snapshots of a busy queue, a few ms of delay for
+# the events behind them (bench/README.md, worker latency).
+SLICE_SECONDS = 0.005
 
 
 def dead_letter_headers(reason: str, detail: str, partition: int, offset: int) -> list:
@@ -83,6 +88,8 @@ class IngestLoop(ConsumerRebalanceListener):
         self._restorer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._store: SnapshotStore | None = None
+        self._round: CheckpointRound | None = None
+        self._last_round = time.monotonic()  # start of the last checkpoint round
         self._stopping = asyncio.Event()
         # Alert rules (docs/alerts.md): evaluated after each batch and on a ticker.
         self.alerts = (
@@ -189,6 +196,7 @@ class IngestLoop(ConsumerRebalanceListener):
         checkpoints, reading again from the committed offsets."""
         assert self._consumer is not None
         self._pending.clear()
+        self._round = None
         parts = list(self.owned.values())
         for part in parts:
             self._drop(part)
@@ -212,8 +220,6 @@ class IngestLoop(ConsumerRebalanceListener):
 
     async def run(self) -> None:
         assert self._consumer is not None
-        flush_every = self.settings.worker.flush_interval_seconds
-        next_flush = time.monotonic() + flush_every
         next_tick = time.monotonic()
         needs_rewind = False
         while not self._stopping.is_set():
@@ -235,9 +241,7 @@ class IngestLoop(ConsumerRebalanceListener):
                 if self.alerts is not None and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.alerts.tick_interval
                     self._alert_tick()
-                if time.monotonic() >= next_flush:
-                    await self.flush(list(self.owned.values()))
-                    next_flush = time.monotonic() + flush_every
+                await self._checkpoint_step()
             except KafkaError as error:
                 # Something read since the last flush may not be durable (a dead letter, an
                 # interval): go back to the last durable checkpoint and read again.
@@ -248,18 +252,20 @@ class IngestLoop(ConsumerRebalanceListener):
 
     def _consume(self, part: OwnedPartition, records: list) -> None:
         handle = self.handler.handle
-        latest_ts = None
+        oldest_ts: float | None = None
         for record in records:
             try:
                 ts = handle(part, record.offset, record.key, record.value)
             except Rejected as rejected:
                 self._dead_letter(part, record, rejected)
                 continue
-            if ts is not None:
-                latest_ts = ts
+            if oldest_ts is None or (ts is not None and ts < oldest_ts):
+                oldest_ts = ts
         self.stats.consumed += len(records)
-        if latest_ts is not None:  # one latency sample per batch keeps the hot path lean
-            self.stats.observe_latency(time.time() - latest_ts)
+        # One latency sample per batch keeps the hot path lean; the batch's oldest event
+        # is the one that waited longest, so the histogram errs high, not low.
+        if oldest_ts is not None:
+            self.stats.observe_latency(time.time() - oldest_ts)
         self._publish_intervals(part.engine.take_closed())
         if self.alerts is not None:  # the queues this batch changed, at their stream time
             self.alerts.evaluate(part, part.dirty, None)
@@ -306,39 +312,43 @@ class IngestLoop(ConsumerRebalanceListener):
             )
         self.stats.intervals_published += len(summaries)
 
-    async def flush(self, parts: list[OwnedPartition]) -> None:
-        """Make everything read so far durable, then commit (module docstring)."""
-        assert self._consumer is not None and self._store is not None
+    # --- checkpoints -----------------------------------------------------------------------
+
+    async def _checkpoint_step(self) -> None:
+        """One loop turn's share of checkpointing: start a round when one is due, take a
+        slice of it, or commit it once everything in it is acknowledged."""
+        assert self._consumer is not None
+        round_ = self._round
+        if round_ is None:
+            every = self.settings.worker.flush_interval_seconds
+            if time.monotonic() >= self._last_round + every:
+                self._round = self._begin(list(self.owned.values()))
+        elif round_.queues:
+            await round_.take(SLICE_SECONDS)
+        elif round_.acked():
+            self._round = None
+            await round_.complete(self._consumer, self.settings.topics.events)
+
+    def _begin(self, parts: list[OwnedPartition]) -> CheckpointRound:
+        assert self._store is not None
+        self._last_round = time.monotonic()
         for part in parts:
             closed = part.engine.advance(part.stream_time)
             if closed:
                 part.dirty.update(s.queue for s in closed)
                 self._publish_intervals(closed)
         pending, self._pending = self._pending, []
-        for sent in pending:  # send() futures resolve to delivery futures
-            await (await sent)
-        written: list[tuple[OwnedPartition, int]] = []
-        writes = []
-        for part in parts:
-            # An alert state change alone (ticker) is checkpointed too, at the same offset.
-            if part.last_offset <= part.flushed_offset and not part.dirty:
-                continue
-            states = {q: self._queue_snapshot(part, q) for q in part.dirty}
-            writes.append(self._store.write(part.partition, part.last_offset, states))
-            written.append((part, part.last_offset))
-        # Every partition's snapshots in flight at once: aiokafka sends one produce request
-        # per broker at a time, so writing partition after partition costs a round trip per
-        # snapshot (bench/README.md, worker throughput).
-        await asyncio.gather(*writes)
-        commits: dict[TopicPartition, int] = {}
-        for part, offset in written:
-            part.dirty.clear()
-            part.snapshot_at = time.time()
-            if offset > part.flushed_offset:
-                part.flushed_offset = offset
-                commits[TopicPartition(self.settings.topics.events, part.partition)] = offset + 1
-        if commits:
-            await self._consumer.commit(commits)
+        return CheckpointRound(self._store, parts, self._queue_snapshot, pending)
+
+    async def flush(self, parts: list[OwnedPartition]) -> None:
+        """Make everything read so far durable, then commit, before returning (stop and
+        revocation): the round under way first, then one for ``parts``."""
+        assert self._consumer is not None
+        topic = self.settings.topics.events
+        if self._round is not None:
+            round_, self._round = self._round, None
+            await round_.complete(self._consumer, topic)
+        await self._begin(parts).complete(self._consumer, topic)
 
     def _queue_snapshot(self, part: OwnedPartition, queue: str) -> dict:
         state = part.engine.snapshot([queue])

@@ -1,14 +1,19 @@
-"""Run real `callpulse worker` processes against the test broker and read their metrics."""
+"""Run real `callpulse worker` processes against a broker and read their metrics.
+
+Shared by the integration and e2e tests and by the worker benchmarks (bench/_common.py),
+so there is one way to start a worker, point it at its topics, scrape it and stop it.
+Workers run as :class:`consumers.processes.Child`: their own process group, and a SIGTERM
+from the kernel if the test or bench process dies, so none outlives its parent.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,7 +23,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.local_kafka import free_ports
+from consumers.processes import Child
+from stream.config import EngineConfig
 from stream.decode import encode
+from stream.engine import Engine
 from stream.events import Event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,10 +36,13 @@ WORKER_LOG_LEVEL = os.environ.get("CALLPULSE_TEST_WORKER_LOG", "info")
 
 @dataclass
 class Topics:
-    """Unique topic names and group for one test, as worker environment variables."""
+    """Unique topic names and group for one test or bench run, as worker environment."""
 
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
     partitions: int = 4
+    group: str = ""  # default: the prefix; another group reads the topic from the start
+    # Tests flush often so a kill finds little unflushed work; None keeps the configured one.
+    flush_interval: float | None = 0.5
 
     @property
     def events(self) -> str:
@@ -42,75 +53,130 @@ class Topics:
         return f"{self.prefix}.dlq"
 
     def env(self, bootstrap: str) -> dict[str, str]:
-        p = self.prefix
-        return {
+        p, group = self.prefix, self.group or self.prefix
+        env = {
             "CALLPULSE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
             "CALLPULSE_TOPICS__EVENTS": self.events,
             "CALLPULSE_TOPICS__DEAD_LETTER": self.dead_letter,
-            "CALLPULSE_TOPICS__SNAPSHOTS": f"{p}.snapshots",
+            # per group: a second group must not restore the first one's state
+            "CALLPULSE_TOPICS__SNAPSHOTS": f"{group}.snapshots",
             "CALLPULSE_TOPICS__INTERVALS": f"{p}.intervals",
             "CALLPULSE_TOPICS__ALERTS": f"{p}.alerts",
             "CALLPULSE_TOPICS__PARTITIONS": str(self.partitions),
-            "CALLPULSE_WORKER__GROUP_ID": p,
-            "CALLPULSE_WORKER__FLUSH_INTERVAL_SECONDS": "0.5",
+            "CALLPULSE_WORKER__GROUP_ID": group,
         }
+        if self.flush_interval is not None:
+            env["CALLPULSE_WORKER__FLUSH_INTERVAL_SECONDS"] = str(self.flush_interval)
+        return env
+
+
+# Every worker started and not yet stopped, for a last-resort stop_all().
+_running: list[WorkerProcess] = []
 
 
 class WorkerProcess:
-    def __init__(self, bootstrap: str, topics: Topics, log_dir: Path) -> None:
+    """A `callpulse worker` subprocess with its own web port, data dir and log file."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Topics,
+        log_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        log_level: str = WORKER_LOG_LEVEL,
+    ) -> None:
         self.port = free_ports(1)[0]
         self.log_path = log_dir / f"worker-{self.port}.log"
-        env = {**os.environ, **topics.env(bootstrap)}
-        env["CALLPULSE_WORKER__WEB_PORT"] = str(self.port)
-        env["CALLPULSE_WORKER__DATA_DIR"] = str(log_dir / f"data-{self.port}")
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "consumers.cli", "worker", "--log-level", WORKER_LOG_LEVEL],
-            cwd=REPO,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        env = {
+            **os.environ,
+            **topics.env(bootstrap),
+            "CALLPULSE_WORKER__WEB_PORT": str(self.port),
+            "CALLPULSE_WORKER__DATA_DIR": str(log_dir / f"data-{self.port}"),
+            **(extra_env or {}),
+        }
+        argv = [sys.executable, "-m", "consumers.cli", "worker", "--log-level", log_level]
+        self.started = time.monotonic()
+        self.child = Child(f"worker-{self.port}", argv, self.log_path, env=env, cwd=REPO)
+        self._conn: http.client.HTTPConnection | None = None
+        _running.append(self)
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self.child.proc
+
+    @property
+    def pid(self) -> int:
+        return self.child.proc.pid
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+        return self.child.log_tail(lines)
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def get(self, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
+        """(status, body) over one kept-alive connection, so fast polling stays cheap."""
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            try:
+                self._conn.request("GET", path)
+                response = self._conn.getresponse()
+                return response.status, response.read()
+            except (OSError, http.client.HTTPException):
+                self._close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def wait_ready(self, timeout: float = 60.0, poll: float = 0.05) -> float:
+        """Seconds from process start until /readyz answers 200."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if not self.child.alive():
                 raise AssertionError(f"worker exited ({self.proc.returncode}):\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url("/readyz"), timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.2)
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if self.get("/readyz", timeout=2.0)[0] == 200:
+                    return time.monotonic() - self.started
+            time.sleep(poll)
         raise AssertionError(f"worker not ready after {timeout}s:\n{self.log_tail()}")
 
-    def scrape(self) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-        with urllib.request.urlopen(self.url("/metrics"), timeout=10) as response:
-            return parse_metrics(response.read().decode())
+    def metrics_text(self) -> str:
+        status, body = self.get("/metrics")
+        if status != 200:
+            raise AssertionError(f"/metrics answered {status}")
+        return body.decode()
+
+    def scrape(self) -> Samples:
+        """Every sample, parsed by prometheus_client (strict, about 1 s for 500 queues)."""
+        return parse_metrics(self.metrics_text())
 
     def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
+        """kill -9: no flush, no goodbye to the group."""
+        self._close()
+        self.proc.kill()
         self.proc.wait(10)
-        self._log.close()
+        self._forget()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
+        self._close()
+        self.child.stop(timeout=30.0)
+        self._forget()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _forget(self) -> None:
+        with contextlib.suppress(ValueError):
+            _running.remove(self)
+
+
+def stop_all() -> None:
+    """Stop every worker still running (bench exit paths)."""
+    for worker in list(_running):
+        worker.stop()
 
 
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
@@ -131,6 +197,55 @@ def per_queue(samples: Samples, name: str) -> dict[str, float]:
 
 def scalar(samples: Samples, name: str) -> float:
     return sum(samples.get(name, {}).values())
+
+
+# Per-queue totals checked against the offline engine: metric -> Counters column.
+CHECKED = {
+    "callpulse_calls_entered_total": "entered",
+    "callpulse_calls_offered_total": "offered",
+    "callpulse_calls_answered_total": "answered",
+    "callpulse_calls_abandoned_total": "abandoned",
+    "callpulse_calls_handled_total": "handled",
+    "callpulse_talk_seconds_total": "talk_seconds",
+    "callpulse_answered_wait_seconds_total": "answered_wait_seconds",
+}
+
+
+def ground_truth(stream: list[tuple[Event, str]]) -> dict[str, dict[str, float]]:
+    """metric -> {queue: total} of the offline engine over ``stream``."""
+    engine = Engine(EngineConfig())
+    for event, key in stream:
+        engine.apply(event, only_queue=key)
+    truth: dict[str, dict[str, float]] = {}
+    for metric, column in CHECKED.items():
+        truth[metric] = {q: s.totals.as_dict()[column] for q, s in engine.queues.items()}
+    return truth
+
+
+def exported(workers: list[WorkerProcess]) -> dict[str, dict[str, float]]:
+    """Per-queue totals summed over workers; fails if two workers export one queue."""
+    merged: dict[str, dict[str, float]] = {m: {} for m in CHECKED}
+    for worker in workers:
+        samples = worker.scrape()
+        for metric in CHECKED:
+            for queue, value in per_queue(samples, metric).items():
+                assert queue not in merged[metric], f"{queue} exported by two workers"
+                merged[metric][queue] = value
+    return merged
+
+
+def differences(
+    truth: dict[str, dict[str, float]], got: dict[str, dict[str, float]], tolerance: float = 1e-6
+) -> list[str]:
+    """Human-readable mismatches between two metric -> {queue: value} maps (empty: equal)."""
+    out: list[str] = []
+    for metric, expected in truth.items():
+        found = got.get(metric, {})
+        for queue in sorted(set(expected) | set(found)):
+            want, have = expected.get(queue), found.get(queue)
+            if want is None or have is None or abs(want - have) > tolerance * max(1.0, abs(want)):
+                out.append(f"{metric}{{queue={queue!r}}}: expected {want}, exported {have}")
+    return out
 
 
 async def produce(
