@@ -183,16 +183,19 @@ class Ledger:
         if not (wait or length):
             return
         for ring in self.rings:
-            if ring.head is not None:
-                maxima, row = ring.maxima, (ring.head % ring.slots) * 2
+            row = ring.head_row
+            if row >= 0:
+                maxima = ring.maxima
                 if wait > maxima[row]:
                     maxima[row] = wait
                 if length > maxima[row + 1]:
                     maxima[row + 1] = length
         for target in (self.day_maxima, self.current.maxima if self.current else None):
             if target is not None:
-                target[0] = max(target[0], wait)
-                target[1] = max(target[1], length)
+                if wait > target[0]:
+                    target[0] = wait
+                if length > target[1]:
+                    target[1] = length
         pmax[0] = pmax[1] = 0.0  # in place: QueueState holds this list
 
     def _interval(self, ts: float) -> OpenInterval | None:
@@ -203,25 +206,35 @@ class Ledger:
 
     # --- time passing ------------------------------------------------------------------
 
-    def cross(self, ts: float, live: Sequence[float]) -> list[tuple[float, float, Counters]]:
+    def cross(
+        self, ts: float, live: Callable[[], Sequence[float]]
+    ) -> Sequence[tuple[float, float, Counters]]:
         """Stream time reaches ``ts`` (before the event at ``ts`` is booked): take the
         snapshots of the boundaries passed, roll the business day, close and open
-        intervals. Returns the intervals closed."""
+        intervals. Returns the intervals closed; ``live()`` gives the timeline counts now
+        (only asked for when an interval closes)."""
         self._fold_maxima()
         cum = self.cum
         for ring in self.rings:
-            b = int(ts // ring.width)
-            if ring.head is None or b > ring.head:
-                ring.cross(b, cum)
-        if ts >= self.day_end:
-            self.day_start, self.day_end = self.calendar.day_bounds(ts)
-            self.day_snap = array("d", cum)
-            self.day_late = self.layout.zeros()
-            self.day_maxima = [0.0] * len(MAX_COLUMNS)
-        closed = self.close(ts - self.grace, live) if ts - self.grace >= self.next_close else []
-        ivs = self.intervals
-        if not ivs or ts >= ivs[-1].end:
-            self._open_until(ts)
+            if ts >= ring.next_start:
+                ring.cross(int(ts // ring.width), cum)
+        closed: Sequence[tuple[float, float, Counters]] = ()
+        current = self.current
+        if (
+            ts >= self.day_end
+            or ts - self.grace >= self.next_close
+            or (ts >= current.end if current is not None else ts >= self.closed_until)
+        ):
+            if ts >= self.day_end:
+                self.day_start, self.day_end = self.calendar.day_bounds(ts)
+                self.day_snap = array("d", cum)
+                self.day_late = self.layout.zeros()
+                self.day_maxima = [0.0] * len(MAX_COLUMNS)
+            if ts - self.grace >= self.next_close:
+                closed = self.close(ts - self.grace, live())
+            current = self.current
+            if current is None or ts >= current.end:
+                self._open_until(ts)
         self._schedule()
         return closed
 
@@ -239,20 +252,24 @@ class Ledger:
         floor, nxt = self.day_start, self.day_end
         for ring in self.rings:
             if ring.head is not None:
-                start = ring.head * ring.width
-                if start > floor:
-                    floor = start
-                if start + ring.width < nxt:
-                    nxt = start + ring.width
+                if ring.head_start > floor:
+                    floor = ring.head_start
+                if ring.next_start < nxt:
+                    nxt = ring.next_start
         ivs = self.intervals
-        self.current = ivs[-1] if ivs else None
         if ivs:
-            floor = max(floor, ivs[-1].start)
-            nxt = min(nxt, ivs[-1].end)
+            self.current = current = ivs[-1]
+            if current.start > floor:
+                floor = current.start
+            if current.end < nxt:
+                nxt = current.end
         else:
-            nxt = min(nxt, self.closed_until)
+            self.current = None
+            if self.closed_until < nxt:
+                nxt = self.closed_until
         self.fix_floor = floor
-        self.next_boundary = min(nxt, self.next_close + self.grace)
+        close_at = self.next_close + self.grace
+        self.next_boundary = close_at if close_at < nxt else nxt
 
     def close(self, limit: float, live: Sequence[float]) -> list[tuple[float, float, Counters]]:
         """Close every interval that ends at or before ``limit``; returns those that saw

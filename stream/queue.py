@@ -12,7 +12,7 @@ Hot-path notes: handlers are looked up by event class; per-call phases are small
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,10 +296,18 @@ class QueueState:
         if ts > self._oldest_wait + self._max_wait:
             self._expire_waiting(ts)
         if ts >= ledger.next_boundary:
-            self._emit(ledger.cross(ts, self._live()), self._sink)
+            closed = ledger.cross(ts, self._live)
+            if closed:
+                self._emit(closed, self._sink)
             self._sync()
-        tables = self._ids, self._phases, self._callers
-        if ts >= self._next_house or tables[0].due(ts) or tables[1].due(ts) or tables[2].due(ts):
+        # Rotation times are in _next_house; a table that filled up rotates early.
+        ids, phases, callers = self._ids, self._phases, self._callers
+        if (
+            ts >= self._next_house
+            or len(ids.cur) > ids.limit
+            or len(phases.cur) > phases.limit
+            or len(callers.cur) > callers.limit
+        ):
             self._housekeep(ts)
 
     def _wake(self, at: float) -> None:
@@ -624,7 +632,7 @@ class QueueState:
         due = sorted((t + max_wait, cid) for cid, t in self._waiting.items() if t + max_wait < st)
         for at, cid in due:
             if at >= ledger.next_boundary:
-                self._emit(ledger.cross(at, self._live()), self._sink)
+                self._emit(ledger.cross(at, self._live), self._sink)
                 self._sync()
             del self._waiting[cid]
             self._phases.discard(cid)
@@ -650,7 +658,7 @@ class QueueState:
                     phases.cur[cid] = value
 
     def _emit(
-        self, closed: list[tuple[float, float, Counters]], out: list[IntervalSummary]
+        self, closed: Sequence[tuple[float, float, Counters]], out: list[IntervalSummary]
     ) -> list[IntervalSummary]:
         for start, end, counters in closed:
             kpis = compute_kpis(counters, self.cfg, span=end - start)

@@ -44,13 +44,26 @@ def unsparse(
             values[row * width + new] = float(data[k + 1])
 
 
-_ZERO_MAXIMA = array("d", bytes(8 * len(MAX_COLUMNS)))
+_INF = float("inf")
+assert len(MAX_COLUMNS) == 2  # Ring.cross and Ledger._fold_maxima spell the two out
 
 
 class Ring:
     """The boundary snapshots of one sliding window."""
 
-    __slots__ = ("head", "maxima", "n", "name", "seconds", "slots", "snaps", "width")
+    __slots__ = (
+        "head",
+        "head_row",
+        "head_start",
+        "maxima",
+        "n",
+        "name",
+        "next_start",
+        "seconds",
+        "slots",
+        "snaps",
+        "width",
+    )
 
     def __init__(self, name: str, seconds: float, slots: int, layout: Layout) -> None:
         self.name = name
@@ -61,6 +74,20 @@ class Ring:
         self.snaps = layout.zeros(self.n * slots)  # row b % slots: cum when b·w was crossed
         self.maxima = array("d", bytes(8 * len(MAX_COLUMNS) * slots))  # row b % slots
         self.head: int | None = None  # last boundary crossed
+        # Derived from head for the crossing path: start of the head bucket, start of the
+        # next one (-inf while head is None: the first crossing sets it), maxima row.
+        self.head_start = self.next_start = -_INF
+        self.head_row = -1
+
+    def _set_head(self, head: int | None) -> None:
+        self.head = head
+        if head is None:
+            self.head_start = self.next_start = -_INF
+            self.head_row = -1
+        else:
+            self.head_start = start = head * self.width
+            self.next_start = start + self.width
+            self.head_row = (head % self.slots) * len(MAX_COLUMNS)
 
     def bucket_of(self, t: float) -> int:
         return int(t // self.width)
@@ -68,16 +95,19 @@ class Ring:
     def cross(self, b: int, cum: array) -> None:
         """Stream time reached bucket ``b``: snapshot ``cum`` at every boundary up to it."""
         head = self.head
-        if head is None:
-            self.head = b  # earlier boundaries: nothing was booked, the zero rows are right
-            return
-        n, slots, snaps, maxima, m = self.n, self.slots, self.snaps, self.maxima, len(MAX_COLUMNS)
-        for nb in range(max(head + 1, b - slots + 1), b + 1):
-            off = (nb % slots) * n
-            snaps[off : off + n] = cum
-            row = (nb % slots) * m
-            maxima[row : row + m] = _ZERO_MAXIMA
-        self.head = b
+        if head is not None:  # else earlier boundaries: nothing was booked, zero rows are right
+            if b <= head:
+                return
+            n, slots, snaps, maxima = self.n, self.slots, self.snaps, self.maxima
+            first = b - slots + 1
+            if first <= head:
+                first = head + 1
+            for nb in range(first, b + 1):
+                row = nb % slots
+                off = row * n
+                snaps[off : off + n] = cum
+                maxima[2 * row] = maxima[2 * row + 1] = 0.0  # MAX_COLUMNS: two
+        self._set_head(b)
 
     def observe(self, b: int, values: list[float]) -> None:
         """Maxima observed in bucket ``b`` (ignored when out of the ring)."""
@@ -139,7 +169,7 @@ class Ring:
     def load_json(self, data: dict[str, Any], colmap: dict[int, int], old_width: int) -> None:
         if data["seconds"] != self.seconds or data["slots"] != self.slots:
             return  # the window changed shape: it starts afresh
-        self.head = data["head"]
+        self._set_head(data["head"])
         unsparse(data["snaps"], self.snaps, self.n, colmap, old_width)
         m = len(MAX_COLUMNS)
         unsparse(data["maxima"], self.maxima, m, {i: i for i in range(m)}, m)
