@@ -36,9 +36,13 @@ from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 
 from consumers.local_kafka import LocalKafka  # noqa: E402
 from consumers.processes import Child  # noqa: E402
-from stream.decode import encode  # noqa: E402
 from stream.synthetic import T0, synthetic_stream  # noqa: E402
-from tests.integration.worker_harness import Topics, WorkerProcess, stop_all  # noqa: E402
+from tests.integration.worker_harness import (  # noqa: E402
+    Topics,
+    WorkerProcess,
+    stop_all,
+    valid_records,
+)
 
 Record = tuple[bytes, bytes]  # (key, value)
 
@@ -222,9 +226,8 @@ def synthetic_records(
     queues: int, events: int, calls_per_queue_per_s: float, seed: int = 1, start: float = T0
 ) -> list[Record]:
     """``stream.synthetic`` events encoded as the worker reads them (key = queue)."""
-    return [(key.encode(), encode(event)) for event, key in synthetic_stream(
-        queues, events, calls_per_queue_per_s, seed, start
-    )]  # fmt: skip
+    stream = synthetic_stream(queues, events, calls_per_queue_per_s, seed, start)
+    return valid_records(stream)  # type: ignore[return-value]
 
 
 class KeyPartitioner:

@@ -95,21 +95,25 @@ class SnapshotStore:
             # by the consumer's own offset reset (seen with aiokafka 0.14)
             consumer.seek(tp, start)
         result = {p: PartitionCheckpoint(p) for p in wanted}
+        # Until compaction catches up a queue has many versions: keep the latest bytes and
+        # decode each queue once, at the end.
+        latest: dict[int, dict[bytes, bytes | None]] = {p: {} for p in wanted}
         pending = {tp for tp in wanted.values() if ends[tp] > starts[tp]}
         while pending:
             batches = await consumer.getmany(*pending, timeout_ms=500)
             for tp, records in batches.items():
-                found = result[tp.partition]
+                result[tp.partition].records_read += len(records)
+                found = latest[tp.partition]
                 for record in records:
-                    found.records_read += 1
-                    queue = record.key.decode()
-                    if record.value is None:  # tombstone: queue state deleted
-                        found.queues.pop(queue, None)
-                    else:
-                        found.queues[queue] = decode_checkpoint(record.value)
+                    found[record.key] = record.value  # None: a tombstone, state deleted
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
+        for partition, found in latest.items():
+            queues = result[partition].queues
+            for key, value in found.items():
+                if value is not None:
+                    queues[key.decode()] = decode_checkpoint(value)
         return list(result.values())
 
 

@@ -45,6 +45,12 @@ SNAPSHOT_BATCH_BYTES = 1024 * 1024  # the broker's default max.message.bytes is 
 # Checkpoint work per loop turn: ~10 queue snapshots of a busy queue, a few ms of delay for
 # the events behind them (bench/README.md, worker latency).
 SLICE_SECONDS = 0.005
+# A worker killed without leaving the group holds its partitions until its session
+# expires; the broker's minimum (group.min.session.timeout.ms) instead of aiokafka's 10 s
+# lets a replacement start reading sooner (bench/README.md, worker recovery). Heartbeats
+# run in the event loop, which never blocks for long: checkpoints and renders are sliced.
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 2000
 
 
 def dead_letter_headers(reason: str, detail: str, partition: int, offset: int) -> list:
@@ -119,6 +125,8 @@ class IngestLoop(ConsumerRebalanceListener):
         self._consumer = AIOKafkaConsumer(
             **client_options(kafka, "consumer"),
             group_id=worker.group_id,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -185,6 +193,7 @@ class IngestLoop(ConsumerRebalanceListener):
             part.snapshot_at = time.time()
             self.owned[part.partition] = part
             self.queue_count.value += len(engine.queues)
+            await asyncio.sleep(0)  # heartbeats and /healthz between partitions
         self.stats.last_restore_seconds = time.monotonic() - started
         self.ready = True
         log.info(
@@ -227,8 +236,11 @@ class IngestLoop(ConsumerRebalanceListener):
                 if needs_rewind:
                     await self._rewind()
                     needs_rewind = False
+                # While a checkpoint has queues left to take, do not idle in getmany.
+                taking = self._round is not None and self._round.queues > 0
                 batches = await self._consumer.getmany(
-                    timeout_ms=100, max_records=self.settings.worker.batch_max_records
+                    timeout_ms=0 if taking else 100,
+                    max_records=self.settings.worker.batch_max_records,
                 )
                 for tp, records in batches.items():
                     part = self.owned.get(tp.partition)
