@@ -1,7 +1,7 @@
 # callpulse developer entry points. `make test` is what CI runs (.ci/run).
 #
 #   make test     venv + deps (when pyproject.toml changed) + broker jars + ruff + all tests
-#   make demo     run the demo (for now: the local Kafka broker)
+#   make demo     the whole stack with simulated traffic and a live wallboard (DEMO_ARGS=...)
 #   make help     everything else
 
 SHELL := /bin/bash
@@ -44,12 +44,10 @@ lint: install ## ruff check + ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-demo: install jars ## start the local broker (the full demo is coming)
-	@bootstrap=$$($(CALLPULSE) kafka start --port $(KAFKA_PORT) --version $(KAFKA_VERSION) \
-		--run-dir $(KAFKA_RUN_DIR)); \
-	echo "Kafka $(KAFKA_VERSION) is running at $$bootstrap (log: $(KAFKA_RUN_DIR)/kafka.log)."; \
-	echo "Coming next in the demo: the callpulse worker, a call simulator, Prometheus,"; \
-	echo "Alertmanager and a Grafana wallboard. Stop the broker with: make kafka-stop"
+demo: install ## the main job: broker, worker, simulator, alerts, live wallboard (Ctrl-C stops all)
+	@command -v java >/dev/null && command -v mvn >/dev/null || $(MAKE) prereqs
+	@$(CALLPULSE) kafka fetch --version $(KAFKA_VERSION) >/dev/null
+	@$(CALLPULSE) demo --kafka-version $(KAFKA_VERSION) --kafka-port $(KAFKA_PORT) $(DEMO_ARGS)
 
 kafka-start: install jars ## start the local broker in the background (KAFKA_PORT, KAFKA_VERSION)
 	$(CALLPULSE) kafka start --port $(KAFKA_PORT) --version $(KAFKA_VERSION) --run-dir $(KAFKA_RUN_DIR)

@@ -1,8 +1,9 @@
 """``callpulse top``: a live terminal wallboard of one or more workers' /metrics.
 
 Every ``--interval`` seconds it scrapes each ``--url`` (in parallel), merges the queues
-(consumers/wallboard.py) and redraws the screen; ``--once`` prints a single frame and
-exits. Ctrl-C restores the terminal and exits with status 0.
+(consumers/wallboard.py) and redraws the screen, with the alerts that started or ended
+since it attached listed under the table; ``--once`` prints a single frame and exits.
+Ctrl-C restores the terminal and exits with status 0.
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TextIO
 
-from .wallboard import DIM, RED, Board, Samples, build_board, paint, parse, render_table
+from .wallboard import (
+    DIM,
+    RED,
+    AlertChanges,
+    Board,
+    Samples,
+    build_board,
+    paint,
+    parse,
+    render_table,
+)
 
 DEFAULT_URL = "http://127.0.0.1:6066/metrics"
 SCRAPE_TIMEOUT = 3.0
@@ -73,8 +84,9 @@ def frame(
     colour: bool,
     header: Sequence[str] = (),
     now: float | None = None,
+    changes: Sequence[str] = (),
 ) -> tuple[list[str], Board]:
-    """The lines of one screen."""
+    """The lines of one screen; ``changes``: recent alert starts and ends."""
     board = build_board((s.samples for s in scrapes if s.samples is not None), window)
     clock = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
     ok = sum(s.samples is not None for s in scrapes)
@@ -91,6 +103,8 @@ def frame(
         )
     lines.append("")
     lines += render_table(board, width, colour)
+    if changes:
+        lines += ["", paint("recent alert changes:", DIM, colour), *(f"  {c}" for c in changes)]
     lines.append("")
     lines.append(
         paint(
@@ -140,6 +154,14 @@ def use_colour(choice: str, stream: TextIO) -> bool:
     return choice == "always"
 
 
+def observe(scrapes: Sequence[Scrape], board: Board, changes: AlertChanges) -> list[str]:
+    """Record alert starts and ends, only from complete scrapes: a worker that did not
+    answer this time must not make its alerts look resolved."""
+    if all(s.samples is not None for s in scrapes):
+        return changes.observe(board)
+    return []
+
+
 def live(
     urls: Sequence[str],
     window: str,
@@ -148,16 +170,22 @@ def live(
     header: Callable[[], Sequence[str]] = lambda: (),
     stream: TextIO = sys.stdout,
     until: Callable[[], bool] = lambda: False,
+    changes: AlertChanges | None = None,
 ) -> None:
     """Redraw until Ctrl-C (KeyboardInterrupt, re-raised) or ``until()``; the terminal is
     restored either way."""
+    changes = changes if changes is not None else AlertChanges()
     stream.write(ALT_SCREEN_ON)
     try:
         with ThreadPoolExecutor(max_workers=min(len(urls), 8)) as pool:
             while not until():
                 started = time.monotonic()
                 size = shutil.get_terminal_size()
-                lines, _ = frame(scrape_all(urls, pool), window, size.columns, colour, header())
+                scrapes = scrape_all(urls, pool)
+                lines, board = frame(
+                    scrapes, window, size.columns, colour, header(), changes=changes.lines
+                )
+                observe(scrapes, board, changes)  # what changed shows from the next frame
                 body = f"{CLEAR_LINE}\n".join(line for line in lines[: size.lines - 1])
                 stream.write(f"{HOME}{body}{CLEAR_LINE}{CLEAR_BELOW}")
                 stream.flush()

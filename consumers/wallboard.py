@@ -6,12 +6,15 @@ rows from several workers are simply merged.
 
 Alerts: the column appears when some worker exports ``callpulse_alerts_firing{queue,
 rule,severity}`` (even with no sample yet); a queue's firing rules (value > 0) are listed
-there, most severe first. Nothing else is needed from the alerting side.
+there, most severe first, and :class:`AlertChanges` keeps the recent starts and ends
+seen from one frame to the next. Nothing else is needed from the alerting side.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -140,6 +143,42 @@ def _window_order(name: str) -> tuple[int, float, str]:
         return (0, float(name[:-1]) * units[name[-1]], name)
     except (KeyError, ValueError, IndexError):
         return (1, 0.0, name)  # "today" and other names last
+
+
+Alert = tuple[str, str, str]  # (queue, rule, severity)
+
+
+def firing(board: Board) -> set[Alert]:
+    return {(row.queue, rule, severity) for row in board.rows for rule, severity in row.alerts}
+
+
+class AlertChanges:
+    """Alerts that started or ended between two boards, newest last (the wallboard's
+    "recent alert changes" lines). The first board only sets the baseline, so attaching
+    to a worker with alerts already firing does not report them as new."""
+
+    def __init__(self, keep: int = 6) -> None:
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.started = 0
+        self.ended = 0
+        self._last: set[Alert] | None = None
+
+    def observe(self, board: Board, now: float | None = None) -> list[str]:
+        """The lines this board adds (also kept in :attr:`lines`)."""
+        current = firing(board)
+        previous, self._last = self._last, current
+        if previous is None:
+            return []
+        clock = time.strftime("%H:%M:%S", time.localtime(now))
+        new = [
+            f"{clock}  {'FIRING' if up else 'resolved':<8}  {rule}  {queue}  {severity}"
+            for up, alerts in ((True, current - previous), (False, previous - current))
+            for queue, rule, severity in sorted(alerts)
+        ]
+        self.started += len(current - previous)
+        self.ended += len(previous - current)
+        self.lines.extend(new)
+        return new
 
 
 # --- formatting ------------------------------------------------------------------------
