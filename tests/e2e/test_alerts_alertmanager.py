@@ -85,7 +85,7 @@ class Receiver:
 
 class Alertmanager:
     def __init__(self, tmp: Path, receiver_port: int) -> None:
-        self.port, self.cluster_port = free_ports(2)
+        self.port = free_ports(1)[0]
         self.config = tmp / "alertmanager.yml"
         self.config.write_text(
             f"""
@@ -113,7 +113,8 @@ receivers:
                 f"--config.file={self.config}",
                 f"--storage.path={self.tmp / 'am-data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
-                f"--cluster.listen-address=127.0.0.1:{self.cluster_port}",
+                # no HA cluster: a single Alertmanager need not wait for gossip to settle
+                "--cluster.listen-address=",
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
