@@ -328,10 +328,11 @@ class Demo:
 
     def header(self) -> list[str]:
         self.check_children()
+        pairs = [self.addresses[i : i + 2] for i in range(0, len(self.addresses), 2)]
         return [
-            "demo: " + "  |  ".join(self.addresses),
-            f"demo: logs in {self.run_dir}/*.log.  A lunchtime rush on sales is starting: "
-            "service_level_low fires in about a minute and resolves within about three.",
+            *(f"demo: {'    '.join(pair)}" for pair in pairs),
+            "demo: a lunchtime rush on sales: an alert fires in ~1 min, all resolved by ~3 min",
+            f"demo: logs in {self.run_dir}/*.log    Ctrl-C stops everything",
         ]
 
     def show(self) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from stream.config import EngineConfig
 from stream.decode import decode, encode
@@ -313,3 +315,20 @@ def test_abandoned_callers_redial_and_some_callers_repeat() -> None:
         seen.add(event.caller_id or "")
     assert repeats >= redials  # every redial is a repeat caller, plus the repeat share
     assert repeats > redials + 0.1 * sim.arrivals["q"]["fresh"]
+
+
+# --- the shipped scenario files -----------------------------------------------------------
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "deploy" / "scenarios"
+
+
+def test_office_day_file_is_the_built_in_scenario() -> None:
+    data = yaml.safe_load((SCENARIOS / "office-day.yaml").read_text())
+    assert scenario_from_dict(data) == scenario_from_dict(DEFAULT_SCENARIO)
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_scenario_is_valid(path: Path) -> None:
+    scenario = scenario_from_dict(yaml.safe_load(path.read_text()))
+    sim = Simulation(scenario, DAY_START, 3600, scenario.seed or 1)
+    assert sum(1 for _ in sim.events()) > 100
