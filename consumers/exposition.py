@@ -7,7 +7,7 @@ fast at thousands of queues, so the exporter writes text with this small writer.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
@@ -18,13 +18,16 @@ def escape_label_value(value: str) -> str:
 
 
 def format_value(value: float) -> str:
-    if value != value:  # NaN
+    """Shortest round-trip text; whole numbers without ".0" (most counts are floats)."""
+    if value - value == 0.0:  # finite: inf − inf and NaN − NaN are NaN
+        if isinstance(value, int):
+            return str(int(value))  # int() also turns a bool into 0/1
+        if -1e15 < value < 1e15 and value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if value != value:
         return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
+    return "+Inf" if value > 0 else "-Inf"
 
 
 def label_text(labels: dict[str, str]) -> str:
@@ -62,9 +65,14 @@ class ExpositionWriter:
         if value is not None:
             self.family(info).append(f"{info.name}{labels} {format_value(value)}\n")
 
-    def render(self) -> str:
-        parts: list[str] = []
+    def chunks(self, max_lines: int = 1 << 62) -> Iterator[str]:
+        """The body in pieces of at most ``max_lines`` sample lines, families in order
+        (callers may yield to the event loop between pieces)."""
         for info, lines in self._families.values():
-            parts.append(f"# HELP {info.name} {info.help}\n# TYPE {info.name} {info.kind}\n")
-            parts.extend(lines)
-        return "".join(parts)
+            head = f"# HELP {info.name} {info.help}\n# TYPE {info.name} {info.kind}\n"
+            for i in range(0, max(len(lines), 1), max_lines):
+                yield head + "".join(lines[i : i + max_lines])
+                head = ""
+
+    def render(self) -> str:
+        return "".join(self.chunks())

@@ -1,8 +1,9 @@
 """The body of ``/metrics``: per-queue metrics of the owned partitions plus self-metrics.
 
 Rendering runs in the event loop that also ingests, so it must not hold it for long: it
-yields to the loop every ``QUEUES_PER_SLICE`` queues, and concurrent scrapes within
-``max_age`` share one rendered (and gzipped) body instead of rendering again.
+yields to the loop whenever it has run for ``SLICE_SECONDS`` (between queues, between
+body chunks, between gzip chunks), and concurrent scrapes within ``max_age`` share one
+rendered (and gzipped) body instead of rendering again.
 A worker only renders the queues of partitions it owns, so the sum over workers never
 counts a queue twice; a revoked partition's series disappear with it.
 """
@@ -10,18 +11,19 @@ counts a queue twice; a revoked partition's series disappear with it.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from .alerting import AlertHook
 from .exposition import ExpositionWriter, MetricInfo, format_value, label_text
 from .inbound import OwnedPartition
-from .queue_metrics import RenderOptions, render_queue
+from .queue_metrics import QueueRenderer, RenderOptions
 from .self_metrics import WorkerStats
 
-QUEUES_PER_SLICE = 200
+SLICE_SECONDS = 0.004  # longest stretch a render holds the event loop
+CHUNK_LINES = 2000  # body chunk size: bounds the join / encode / compress between yields
 
 CONSUMED = MetricInfo(
     "callpulse_events_consumed_total", "counter", "Records read from the events topic."
@@ -111,11 +113,50 @@ SELF_METRICS = (
 )  # fmt: skip
 
 
+class Slicer:
+    """Tells a long loop when to yield so the event loop (ingest) is never held longer than
+    ``budget`` seconds."""
+
+    __slots__ = ("budget", "deadline", "yields")
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.deadline = time.perf_counter() + budget
+        self.yields = 0
+
+    def due(self) -> bool:
+        return time.perf_counter() >= self.deadline
+
+    async def pause(self) -> None:
+        await asyncio.sleep(0)  # let the ingest loop run
+        self.yields += 1
+        self.deadline = time.perf_counter() + self.budget
+
+
+async def gzip_sliced(chunks: Iterable[bytes], slicer: Slicer) -> bytes:
+    """gzip (level 1: ~10x smaller, fast) one chunk at a time, yielding between chunks."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    out: list[bytes] = []
+    for chunk in chunks:
+        out.append(compressor.compress(chunk))
+        if slicer.due():
+            await slicer.pause()
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
 @dataclass(slots=True)
 class Rendered:
-    text: bytes
-    gzipped: bytes | None
+    chunks: list[bytes]
     at: float
+    _text: bytes | None = None
+    gzipping: asyncio.Future[bytes] | None = field(default=None)
+
+    @property
+    def text(self) -> bytes:
+        if self._text is None:
+            self._text = b"".join(self.chunks)
+        return self._text
 
 
 class MetricsEndpoint:
@@ -128,17 +169,27 @@ class MetricsEndpoint:
         counts: Callable[[], tuple[int, int]],
         max_age: float = 0.5,
         alerts: AlertHook | None = None,
+        clock: Callable[[], float] = time.time,
+        slice_seconds: float = SLICE_SECONDS,
     ) -> None:
         self._alerts = alerts
         self._owned = owned
         self._stats = stats
-        self._options = options
+        self._renderer = QueueRenderer(options)
         self._lag = lag
         self._counts = counts  # (applied, skipped)
         self._max_age = max_age
+        self._clock = clock  # event-time "now" of the reads (benchmarks move it)
+        self._slice = slice_seconds
         self._cached: Rendered | None = None
         self._rendering: asyncio.Task[Rendered] | None = None
         self.last_render_seconds = 0.0
+        self.last_render_yields = 0
+
+    @property
+    def staffing_evaluations(self) -> int:
+        """Windows whose staffing the last render computed (the others were memoised)."""
+        return self._renderer.staffing_evaluations
 
     async def body(self, accept_gzip: bool) -> tuple[bytes, bool]:
         """The current body and whether it is gzip-encoded."""
@@ -148,30 +199,41 @@ class MetricsEndpoint:
                 self._rendering = asyncio.ensure_future(self._render())
             cached = self._cached = await asyncio.shield(self._rendering)
         if accept_gzip:
-            if cached.gzipped is None:
-                cached.gzipped = gzip.compress(cached.text, compresslevel=1)
-            return cached.gzipped, True
+            if cached.gzipping is None:
+                slicer = Slicer(self._slice)
+                cached.gzipping = asyncio.ensure_future(gzip_sliced(cached.chunks, slicer))
+            return await asyncio.shield(cached.gzipping), True
         return cached.text, False
 
     async def _render(self) -> Rendered:
         started = time.perf_counter()
+        slicer = Slicer(self._slice)
         out = ExpositionWriter()
-        now = time.time()
+        renderer = self._renderer
+        renderer.begin(out)
+        now = self._clock()
         parts = self._owned()
         rendered = 0
         for part in parts:
+            engine_cfg = part.engine.config
             for state in list(part.engine.queues.values()):
-                render_queue(out, state, now, self._options)
+                renderer.render(state, now, engine_cfg)
                 rendered += 1
-                if rendered % QUEUES_PER_SLICE == 0:
-                    await asyncio.sleep(0)  # let the ingest loop run
-                    now = time.time()
+                if slicer.due():
+                    await slicer.pause()
+                    now = self._clock()
+        renderer.end()
         self._render_self(out, parts, rendered)
         if self._alerts is not None:
             self._render_alerts(out, self._alerts)
-        text = out.render().encode()
+        chunks = []
+        for chunk in out.chunks(CHUNK_LINES):
+            chunks.append(chunk.encode())
+            if slicer.due():
+                await slicer.pause()
         self.last_render_seconds = time.perf_counter() - started
-        return Rendered(text, None, time.monotonic())
+        self.last_render_yields = slicer.yields
+        return Rendered(chunks, time.monotonic())
 
     def _render_self(self, out: ExpositionWriter, parts: list[OwnedPartition], queues: int) -> None:
         stats = self._stats

@@ -12,13 +12,26 @@ Three groups (docs/metrics.md documents every name; a test keeps the two in step
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from stream.counters import threshold_key
-from stream.kpis import SL_VARIANTS, STAFFING_KEYS, sl_key
+from stream.config import EngineConfig
+from stream.counters import BASE_COLUMNS, Counters, threshold_key
+from stream.kpis import (
+    CLOCK_KEYS,
+    SL_VARIANTS,
+    STAFFING_KEYS,
+    clock_kpis,
+    counter_kpis,
+    service_level_kpis,
+    sl_key,
+    staffing_inputs,
+    staffing_kpis,
+)
 from stream.queue import QueueState
+from stream.read_cache import Fingerprint, ScopeReader, fingerprint
 
-from .exposition import ExpositionWriter, MetricInfo, escape_label_value, label_text
+from .exposition import ExpositionWriter, MetricInfo, escape_label_value, format_value, label_text
 
 AGENT_STATES = ("logged_in", "available", "on_contact", "after_call_work", "not_ready")
 
@@ -40,6 +53,20 @@ AGENTS = _gauge("agents", "Agents serving the queue, by state.", "state")
 AGENTS_STAFFED = _gauge("agents_staffed", "Agents available, on contact or in after-call work.")
 SL_TARGET = _gauge("service_level_target_ratio", "The queue's service-level target.")
 ANOMALIES = _counter("event_anomalies", "Events with a defined but unusual outcome.", "kind")
+
+# Survey counters stay out of a queue's body until its first answer of that kind: a
+# contact center without surveys would otherwise export 7 zero series per queue. Each
+# group appears as a whole (so ratios of increase() stay consistent) and, the counters
+# being monotonic, never disappears again while the queue is owned.
+SURVEY_GATES = {
+    "csat_responses": "csat_responses",
+    "csat_sum": "csat_responses",
+    "nps_responses": "nps_responses",
+    "nps_promoters": "nps_responses",
+    "nps_detractors": "nps_responses",
+    "resolved_responses": "resolved_responses",
+    "resolved_true": "resolved_responses",
+}
 
 # totals column -> counter
 TOTAL_COUNTERS: tuple[tuple[str, MetricInfo], ...] = tuple(
@@ -170,52 +197,253 @@ class RenderOptions:
     all_sl_variants: bool = False
 
 
-def render_queue(
-    out: ExpositionWriter, state: QueueState, now: float, options: RenderOptions
-) -> None:
-    """Append every metric of one queue to ``out``."""
-    q = f'queue="{escape_label_value(state.name)}"'
-    ql = "{" + q + "}"
-    out.sample(CALLS_WAITING, ql, state.calls_waiting)
-    out.sample(LONGEST_WAIT, ql, state.longest_wait(now) or 0.0)
-    out.sample(CALLS_IN_SERVICE, ql, state.calls_in_service)
-    by_state = state.agents_by_state()
-    for agent_state in AGENT_STATES:
-        out.sample(AGENTS, f'{{{q},state="{agent_state}"}}', by_state.get(agent_state, 0))
-    out.sample(AGENTS_STAFFED, ql, state.agents_staffed())
-    out.sample(SL_TARGET, ql, state.cfg.sl_target)
-    for kind, count in state.anomalies.items():
-        out.sample(ANOMALIES, f'{{{q},kind="{escape_label_value(kind)}"}}', count)
-
-    totals = state.totals.as_dict()
-    for column, info in TOTAL_COUNTERS:
-        out.sample(info, ql, totals.get(column, 0))
-    thresholds = state.cfg.sl_thresholds
-    for t in thresholds:
-        tl = f'{{{q},threshold="{threshold_key(t)}"}}'
-        out.sample(ANSWERED_WITHIN, tl, totals.get(f"answered_within_{threshold_key(t)}", 0))
-        out.sample(ABANDONED_WITHIN, tl, totals.get(f"abandoned_within_{threshold_key(t)}", 0))
-
-    variants = SL_VARIANTS if options.all_sl_variants else (state.cfg.sl_formula,)
-    for scope in options.scopes:
-        kpis = state.kpis(scope, now)
-        wl = f'{{{q},window="{scope}"}}'
-        for key, info in KPI_GAUGES:
-            out.sample(info, wl, kpis.get(key))
-        for t in thresholds:
-            for variant in variants:
-                labels = (
-                    f'{{{q},window="{scope}",threshold="{threshold_key(t)}",variant="{variant}"}}'
-                )
-                out.sample(SERVICE_LEVEL, labels, kpis.get(sl_key(t, variant)))
-        counters = state.window(scope, now) if scope != "today" else state.today(now)
-        window_counts = counters.as_dict()
-        for kind in WINDOW_CALL_KINDS:
-            out.sample(WINDOW_CALLS, f'{{{q},window="{scope}",kind="{kind}"}}', window_counts[kind])
-
-
 def scopes_for(window_names: tuple[str, ...]) -> tuple[str, ...]:
     return (*window_names, "today")
 
 
-__all__ = ["QUEUE_METRICS", "RenderOptions", "label_text", "render_queue", "scopes_for"]
+Line = Callable[[str], None]  # appends one sample line to its family
+_Kpis = dict[str, float | None]
+_WINDOW_CALL_COLUMNS = tuple(BASE_COLUMNS.index(kind) for kind in WINDOW_CALL_KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class _ScopePlan:
+    """The samples of one scope in order — KPI gauges, service levels, window calls — for
+    one (thresholds, variants) combination: each sample's family and label suffix, and
+    where each group of KPIs (by what changes them, stream.kpis) lands."""
+
+    families: tuple[str, ...]
+    suffixes: tuple[str, ...]  # labels after queue and window
+    counter_keys: tuple[str | None, ...]  # per KPI sample: its key if a counter KPI
+    service_levels: tuple[tuple[int, str], ...]  # (sample index, KPI key)
+    clock: tuple[tuple[int, str], ...]
+    staffing: tuple[tuple[int, str], ...]
+
+    @staticmethod
+    def build(thresholds: tuple[float, ...], variants: tuple[str, ...]) -> _ScopePlan:
+        samples = [(key, info.name, "") for key, info in KPI_GAUGES]
+        samples += [
+            (sl_key(t, v), SERVICE_LEVEL.name, f',threshold="{threshold_key(t)}",variant="{v}"')
+            for t in thresholds
+            for v in variants
+        ]
+        keys = [key for key, _, _ in samples]
+        sl_keys = {key for key, name, _ in samples if name == SERVICE_LEVEL.name}
+        samples += [(kind, WINDOW_CALLS.name, f',kind="{kind}"') for kind in WINDOW_CALL_KINDS]
+
+        def where(group: set[str] | tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+            return tuple((i, key) for i, key in enumerate(keys) if key in group)
+
+        special = sl_keys | set(CLOCK_KEYS) | set(STAFFING_KEYS)
+        return _ScopePlan(
+            families=tuple(name for _, name, _ in samples),
+            suffixes=tuple(sfx for _, _, sfx in samples),
+            counter_keys=tuple(None if key in special else key for key in keys),
+            service_levels=where(sl_keys),
+            clock=where(CLOCK_KEYS),
+            staffing=where(STAFFING_KEYS),
+        )
+
+
+class _ScopeCache:
+    """One queue's scope as last rendered: each sample's value and line (a value equal to
+    the last one reuses its line: formatting a float is most of a sample's cost), and
+    the parts of the values that only change with a fresh read."""
+
+    __slots__ = ("base", "counter", "lines", "service_levels", "values")
+
+    def __init__(self, size: int) -> None:
+        self.values: list[float | None] = [None] * size
+        self.lines: list[str] = [""] * size
+        self.base: list[float | None] = []  # counter KPIs and window calls; [] = stale
+        self.counter: _Kpis = {}
+        self.service_levels: list[float | None] = []
+
+
+@dataclass(slots=True)
+class _Staffing:
+    inputs: tuple[float, ...]
+    slot: float  # the window's bucket when computed
+    kpis: _Kpis
+
+
+class _QueueCache:
+    """What one queue's render keeps for the next one."""
+
+    __slots__ = ("fixed", "fp", "reader", "scopes", "staffing")
+
+    def __init__(self, reader: ScopeReader) -> None:
+        self.reader = reader
+        self.fp: Fingerprint | None = None
+        self.fixed: list[tuple[str, str]] = []  # (family, its lines) that change with fp
+        self.scopes: dict[str, _ScopeCache] = {}
+        self.staffing: dict[str, _Staffing] = {}
+
+
+class QueueRenderer:
+    """Appends every metric of a queue to an :class:`ExpositionWriter`, at the instant of
+    the render, reusing what cannot have changed since the queue's previous render.
+
+    - Values that only change with a booking (totals, counts by state, anomalies) are
+      kept as text with the queue's :func:`~stream.read_cache.fingerprint`.
+    - Window reads are reused while nothing was booked and the window did not slide
+      (:class:`~stream.read_cache.ScopeReader` redoes the time-dependent part exactly), and
+      so are the KPIs that are ratios of counters. The KPIs that move with the clock
+      (longest and max wait, arrival rate, time-weighted averages, occupancy) are
+      computed at every render, service levels whenever a call is waiting.
+    - Each window's staffing (Erlang C/A: 10 µs to 0.5 ms per window) is computed again
+      when its inputs (arrivals, handle time, waits, abandons, agents staffed) changed and
+      the window slid to another bucket since (docs/staffing.md); the gap always uses
+      the agents staffed now.
+    - A line is formatted again only when its value changed.
+    """
+
+    def __init__(self, options: RenderOptions) -> None:
+        self.options = options
+        self._queues: dict[QueueState, _QueueCache] = {}
+        self._kept: dict[QueueState, _QueueCache] = {}
+        self._lines: dict[str, Line] = {}
+        self._plans: dict[tuple[tuple[float, ...], str], tuple[_ScopePlan, tuple[Line, ...]]] = {}
+        self.staffing_evaluations = 0  # since begin() (benchmarks print them)
+
+    def begin(self, out: ExpositionWriter) -> None:
+        """Start a render into ``out``; queues not rendered before :meth:`end` are
+        forgotten (a revoked partition's queues, a restored queue's former state)."""
+        self._lines = {info.name: out.family(info).append for info in QUEUE_METRICS}
+        self._plans = {}
+        self._kept = {}
+        self.staffing_evaluations = 0
+
+    def end(self) -> None:
+        self._queues, self._kept = self._kept, {}
+
+    def _plan(self, state: QueueState) -> tuple[_ScopePlan, tuple[Line, ...]]:
+        cfg = state.cfg
+        found = self._plans.get((cfg.sl_thresholds, cfg.sl_formula))
+        if found is None:
+            variants = SL_VARIANTS if self.options.all_sl_variants else (cfg.sl_formula,)
+            plan = _ScopePlan.build(cfg.sl_thresholds, variants)
+            found = (plan, tuple(self._lines[name] for name in plan.families))
+            self._plans[(cfg.sl_thresholds, cfg.sl_formula)] = found
+        return found
+
+    def render(self, state: QueueState, now: float, engine_cfg: EngineConfig) -> None:
+        cache = self._queues.get(state)
+        if cache is None:
+            cache = _QueueCache(ScopeReader(state, engine_cfg))
+        self._kept[state] = cache
+        lines = self._lines
+        q = f'queue="{escape_label_value(state.name)}"'
+        fp = fingerprint(state)
+        if fp != cache.fp:
+            cache.fixed = self._fixed(state, q)
+            cache.fp = fp
+        for name, text in cache.fixed:
+            lines[name](text)
+        longest = state.longest_wait(now) if state.calls_waiting else None
+        lines[LONGEST_WAIT.name](f"{LONGEST_WAIT.name}{{{q}}} {format_value(longest or 0.0)}\n")
+
+        plan, appends = self._plan(state)
+        families, suffixes = plan.families, plan.suffixes
+        waiting = state.calls_waiting
+        staffed = state.agents_staffed()
+        fmt = format_value
+        for scope in self.options.scopes:
+            counters, span, fresh, slot = cache.reader.read(scope, now, fp)
+            sc = cache.scopes.get(scope)
+            if sc is None:
+                sc = cache.scopes[scope] = _ScopeCache(len(families))
+            if fresh or not sc.base:
+                ck = sc.counter = counter_kpis(counters)
+                sc.base = [None if key is None else ck[key] for key in plan.counter_keys]
+                sc.base += [counters.values[column] for column in _WINDOW_CALL_COLUMNS]
+                sc.service_levels = []
+            if waiting or not sc.service_levels:  # else no call can cross T meanwhile
+                sl = service_level_kpis(counters, state.cfg, state.live_misses(now))
+                sc.service_levels = [sl[key] for _, key in plan.service_levels]
+            new = sc.base.copy()
+            for (i, _), value in zip(plan.service_levels, sc.service_levels, strict=True):
+                new[i] = value
+            clock = clock_kpis(counters, span=span, calls_waiting=waiting)
+            for i, key in plan.clock:
+                new[i] = clock[key]
+            if scope != "today" and state.cfg.sl_thresholds:
+                inputs = {**sc.counter, **clock}
+                staffing = self._staffing_of(cache, state, scope, counters, inputs, slot, staffed)
+                for i, key in plan.staffing:
+                    new[i] = staffing[key]
+            old, old_lines = sc.values, sc.lines
+            wl = f'{q},window="{scope}"'
+            for i, value in enumerate(new):
+                if value is None:
+                    old[i] = None  # no sample
+                elif value == old[i]:
+                    appends[i](old_lines[i])
+                else:
+                    old[i] = value
+                    line = old_lines[i] = f"{families[i]}{{{wl}{suffixes[i]}}} {fmt(value)}\n"
+                    appends[i](line)
+
+    @staticmethod
+    def _fixed(state: QueueState, q: str) -> list[tuple[str, str]]:
+        """The lines that only change with a booking (state fingerprint), joined per
+        family (one append each at render time)."""
+        out: dict[str, str] = {}
+
+        def add(info: MetricInfo, labels: str, value: float) -> None:
+            line = f"{info.name}{{{labels}}} {format_value(value)}\n"
+            out[info.name] = out.get(info.name, "") + line
+
+        add(CALLS_WAITING, q, state.calls_waiting)
+        add(CALLS_IN_SERVICE, q, state.calls_in_service)
+        for agent_state, count in state.agents_by_state().items():
+            add(AGENTS, f'{q},state="{agent_state}"', count)
+        add(AGENTS_STAFFED, q, state.agents_staffed())
+        add(SL_TARGET, q, state.cfg.sl_target)
+        for kind, count in state.anomalies.items():
+            if count:  # monotonic: once shown, shown for good (docs/metrics.md)
+                add(ANOMALIES, f'{q},kind="{escape_label_value(kind)}"', count)
+        totals = state.totals.as_dict()
+        for column, info in TOTAL_COUNTERS:
+            gate = SURVEY_GATES.get(column)
+            if gate is None or totals[gate]:
+                add(info, q, totals[column])
+        for t in state.cfg.sl_thresholds:
+            key = threshold_key(t)
+            tl = f'{q},threshold="{key}"'
+            add(ANSWERED_WITHIN, tl, totals[f"answered_within_{key}"])
+            add(ABANDONED_WITHIN, tl, totals[f"abandoned_within_{key}"])
+        return list(out.items())
+
+    def _staffing_of(
+        self,
+        cache: _QueueCache,
+        state: QueueState,
+        scope: str,
+        counters: Counters,
+        kpis: _Kpis,
+        slot: float,
+        staffed: int,
+    ) -> _Kpis:
+        """The staffing keys, computed again when their inputs changed and the window slid
+        to another bucket since the last time (so at most once per bucket: a window
+        itself moves in bucket steps). The gap always uses the agents staffed now."""
+        inputs = staffing_inputs(counters, staffed)
+        memo = cache.staffing.get(scope)
+        if memo is None or (memo.inputs != inputs and memo.slot != slot):
+            guess = None if memo is None else memo.kpis["agents_required"]
+            result = staffing_kpis(state.cfg, counters, kpis, staffed, guess=_int_or_none(guess))
+            memo = _Staffing(inputs, slot, result)
+            cache.staffing[scope] = memo
+            self.staffing_evaluations += 1
+        required = memo.kpis["agents_required"]
+        if required is None or memo.inputs[-1] == staffed:
+            return memo.kpis
+        return memo.kpis | {"staffing_gap": required - staffed}
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+__all__ = ["QUEUE_METRICS", "QueueRenderer", "RenderOptions", "label_text", "scopes_for"]

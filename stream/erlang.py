@@ -25,10 +25,11 @@ Public API
 ``patience_mle(total_wait_s, abandons) -> float | None``
     Censored exponential MLE of mean patience; None without abandons.
 ``agents_required(arrival_rate_per_s, aht_s, threshold_s, target_sl, patience_s=None,
-max_agents=DEFAULT_MAX_AGENTS) -> int | None``
+max_agents=DEFAULT_MAX_AGENTS, guess=None) -> int | None``
     Smallest N with service_level(N) >= target_sl; None when no N <= max_agents reaches it.
-``staffing(arrival_rate_per_s, aht_s, threshold_s, target_sl, agents_now, patience_s=None)
--> Staffing``
+    ``guess`` (a recent answer) starts the Erlang A search there: same answer, faster.
+``staffing(arrival_rate_per_s, aht_s, threshold_s, target_sl, agents_now, patience_s=None,
+guess=None) -> Staffing``
     Required agents, gap and the performance predicted for ``agents_now``.
 
 Invalid inputs (negative, NaN, target outside [0, 1]) raise ValueError.
@@ -290,25 +291,38 @@ def _erlang_a_loss(b: float) -> ErlangA:
     return ErlangA(b, b, answered, 0.0 if answered > 0 else None, 0.0)
 
 
-def _erlang_a(
-    traffic: float, n: int, b: float, aht_s: float, patience_s: float, t: float
-) -> ErlangA:
-    """Erlang A core; ``b`` must be erlang_b(traffic, n) (callers share one B table)."""
+def _erlang_a_special(n: int, b: float, patience_s: float) -> ErlangA | None:
+    """The cases without a series: zero patience, no agent, B underflowed."""
     if patience_s == 0.0:
         return _erlang_a_loss(b)
     if n == 0:  # nobody is ever answered; everyone waits out their patience
         return ErlangA(1.0, 1.0, 0.0, None, patience_s)
     if b == 0.0:  # B underflowed: N ≫ A, nobody waits
         return ErlangA(0.0, 0.0, 1.0, 0.0, 0.0)
+    return None
+
+
+def _normalisation(b: float, x: float, a: float, log_scale: float, s0: float) -> tuple[float, ...]:
+    """(log(1/B − 1), log J, log of the denominator, π_N·exp(scale)) where
+    π_N (prob. of exactly N in system) = 1/(1/B − 1 + J), J = 1 + (x/a)·M(a, x)."""
+    log_r = math.log1p(-b) - math.log(b) if b < 1.0 else -math.inf  # log(1/B − 1)
+    log_j = _log1p_exp(math.log(x / a) + math.log(s0) + log_scale)
+    log_d = _log_add(log_r, log_j)
+    return log_r, log_j, log_d, math.exp(log_scale - log_d)
+
+
+def _erlang_a(
+    traffic: float, n: int, b: float, aht_s: float, patience_s: float, t: float
+) -> ErlangA:
+    """Erlang A core; ``b`` must be erlang_b(traffic, n) (callers share one B table)."""
+    special = _erlang_a_special(n, b, patience_s)
+    if special is not None:
+        return special
     x = traffic * patience_s / aht_s  # λ/θ
     y = n * patience_s / aht_s  # Nμ/θ
     a = y + 1.0
     log_scale, s0, s1, sh = _series_moments(a, x)
-    # π_N (prob. of exactly N in system) = 1/(1/B − 1 + J), J = 1 + (x/a)·M(a, x).
-    log_r = math.log1p(-b) - math.log(b) if b < 1.0 else -math.inf  # log(1/B − 1)
-    log_j = _log1p_exp(math.log(x / a) + math.log(s0) + log_scale)
-    log_d = _log_add(log_r, log_j)
-    w = math.exp(log_scale - log_d)  # π_N·exp(scale)
+    log_r, log_j, log_d, w = _normalisation(b, x, a, log_scale, s0)
     p_nowait = math.exp(log_r - log_d)
     p_wait = math.exp(log_j - log_d)
     p_abandon = w * (s0 + s1) / a
@@ -323,6 +337,24 @@ def _erlang_a(
         asa_s=asa,
         mean_wait_s=patience_s * min(1.0, p_abandon),
     )
+
+
+def _erlang_a_sl(
+    traffic: float, n: int, b: float, aht_s: float, patience_s: float, t: float
+) -> float:
+    """``_erlang_a(...).service_level`` without the moments the other values need (the
+    staffing search evaluates only the SL); the same floats, as the sums are the same."""
+    special = _erlang_a_special(n, b, patience_s)
+    if special is not None:
+        return special.service_level
+    x = traffic * patience_s / aht_s
+    y = n * patience_s / aht_s
+    a = y + 1.0
+    log_scale, s0 = _series(a, x)
+    log_r, _, log_d, w = _normalisation(b, x, a, log_scale, s0)
+    p_nowait = math.exp(log_r - log_d)
+    sl = p_nowait + w * (y / a) * _served_within_fraction(a, x, t / patience_s, log_scale, s0)
+    return min(1.0, sl)
 
 
 def _served_within_fraction(
@@ -431,7 +463,7 @@ def _sl_function(
     if patience is None:
         t_over_aht = threshold_s / aht_s
         return lambda n: _erlang_c_sl(traffic, n, table[n], t_over_aht)
-    return lambda n: _erlang_a(traffic, n, table[n], aht_s, patience, threshold_s).service_level
+    return lambda n: _erlang_a_sl(traffic, n, table[n], aht_s, patience, threshold_s)
 
 
 def agents_required(
@@ -441,8 +473,12 @@ def agents_required(
     target_sl: float,
     patience_s: float | None = None,
     max_agents: int = DEFAULT_MAX_AGENTS,
+    guess: int | None = None,
 ) -> int | None:
     """Smallest N with service_level(N) >= target_sl (Erlang C, or Erlang A with patience).
+
+    ``guess`` (e.g. the answer for slightly different inputs a moment ago) only speeds up
+    the Erlang A search: two evaluations when it is still the answer.
 
     Returns 0 without arrivals and 1 with zero AHT (no workload, but someone must pick
     up). Answers are never below the minimum that makes sense even for target 0: N > A for
@@ -466,7 +502,9 @@ def agents_required(
     sl = _sl_function(traffic, aht_s, threshold_s, patience)
     if patience is None:
         return _scan_erlang_c(sl, traffic, target_sl, max_agents)
-    return _search_monotone(sl, _erlang_c_guess(traffic, target_sl), target_sl, max_agents)
+    if guess is None or guess < 1:
+        guess = _erlang_c_guess(traffic, target_sl)
+    return _search_monotone(sl, guess, target_sl, max_agents)
 
 
 def _scan_erlang_c(sl: _SLFunction, traffic: float, target: float, max_agents: int) -> int | None:
@@ -523,6 +561,7 @@ def staffing(
     target_sl: float,
     agents_now: int,
     patience_s: float | None = None,
+    guess: int | None = None,
 ) -> Staffing:
     """Required agents for the target and the performance predicted with ``agents_now``.
 
@@ -545,7 +584,7 @@ def staffing(
         return Staffing(None, None, None, None, None, model)
     aht_s = float(aht_s)
     traffic = lam * aht_s
-    required = agents_required(lam, aht_s, threshold_s, target_sl, patience)
+    required = agents_required(lam, aht_s, threshold_s, target_sl, patience, guess=guess)
     perf = erlang_a(
         traffic, agents_now, aht_s, math.inf if patience is None else patience, threshold_s
     )

@@ -6,13 +6,15 @@ Every KPI is a ratio of counters; an empty denominator gives ``None``, never 0 o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from . import counters as c
-from .counters import Counters, threshold_key
+from .counters import Counters, Layout, threshold_key
 
 if TYPE_CHECKING:
     from .config import QueueConfig
+    from .queue import QueueState
 
 _BASE_VARIANTS = (
     "answered_within_over_offered",
@@ -38,6 +40,29 @@ def _ratio(num: float, den: float) -> float | None:
 
 def sl_key(threshold: float, variant: str) -> str:
     return f"service_level:{threshold_key(threshold)}:{variant}"
+
+
+@lru_cache(maxsize=64)
+def _layout_plan(layout: Layout) -> tuple[tuple[float, int, int, tuple[str, ...]], ...]:
+    """Per threshold: (T, answered_within column, abandoned_within column, SL keys in
+    SL_VARIANTS order) — built once per layout instead of on every read."""
+    return tuple(
+        (t, answered, abandoned, tuple(sl_key(t, v) for v in SL_VARIANTS))
+        for t, answered, abandoned in zip(
+            layout.thresholds, layout.answered_within, layout.abandoned_within, strict=True
+        )
+    )
+
+
+@lru_cache(maxsize=64)
+def _timeline_columns(layout: Layout) -> tuple[int, int, int, int]:
+    index = layout.index
+    return (
+        index["agents_on_contact_seconds"],
+        index["agents_after_call_work_seconds"],
+        index["agents_available_seconds"],
+        index["queue_length_seconds"],
+    )
 
 
 def service_levels(
@@ -67,33 +92,71 @@ def compute_kpis(
     time-weighted averages); ``live_misses``: per threshold, calls waiting now longer than
     it (windows and today only); ``calls_waiting``: calls waiting now (0 for closed
     ranges); ``agents_staffed``: given for windows, adds the staffing keys."""
+    out = service_level_kpis(counters, cfg, live_misses)
+    out |= clock_kpis(counters, span=span, calls_waiting=calls_waiting)
+    out |= counter_kpis(counters)
+    if agents_staffed is not None and counters.layout.thresholds:
+        out |= staffing_kpis(cfg, counters, out, agents_staffed)
+    return out
+
+
+# compute_kpis in three parts, by what makes them change (the exporter recomputes each
+# part only when it may have changed): service levels change with the counters and as
+# calls waiting cross T; clock KPIs move with the read instant itself; counter KPIs only
+# change with the counters.
+
+
+def service_level_kpis(
+    counters: Counters, cfg: QueueConfig, live_misses: Mapping[float, int] | None = None
+) -> dict[str, float | None]:
+    """Every SL variant per threshold, and ``service_level`` (the headline one)."""
     v = counters.values
     layout = counters.layout
     o, an, ab, s = v[c.OFFERED], v[c.ANSWERED], v[c.ABANDONED], v[c.SHORT_ABANDONED]
-    handled = v[c.HANDLED]
     out: dict[str, float | None] = {}
-
     short = cfg.short_abandon_seconds
-    for i, t in enumerate(layout.thresholds):
-        a_t = v[layout.answered_within[i]]
-        b_t = v[layout.abandoned_within[i]]
-        m_t = (live_misses or {}).get(t, 0)
+    misses = live_misses or {}
+    for t, answered_col, abandoned_col, keys in _layout_plan(layout):
+        a_t = v[answered_col]
+        b_t = v[abandoned_col]
+        m_t = misses.get(t, 0)
         b_t_excl = b_t - s if short <= t else 0.0
         plain = service_levels(o, an, ab, a_t, b_t, m_t)
         excl = service_levels(o - s, an, ab - s, a_t, b_t_excl, m_t)
-        for variant, value in zip(SL_VARIANTS, plain + excl, strict=True):
-            out[sl_key(t, variant)] = value
+        out.update(zip(keys, plain + excl, strict=True))
     if layout.thresholds:
         out["service_level"] = out[sl_key(layout.thresholds[0], cfg.sl_formula)]
+    return out
 
+
+CLOCK_KEYS = ("max_wait_seconds", "occupancy_ratio", "arrival_rate_per_second", "avg_queue_length")
+
+
+def clock_kpis(
+    counters: Counters, *, span: float | None, calls_waiting: int = 0
+) -> dict[str, float | None]:
+    """The KPIs that move with the read instant even when nothing is booked: the longest
+    wait (calls waiting), the arrival rate (span) and the time-weighted ones."""
+    v = counters.values
+    on_contact, acw_time, available, queue_length = _timeline_columns(counters.layout)
+    busy = v[on_contact] + v[acw_time]
+    has_wait = v[c.OFFERED] > 0 or calls_waiting > 0
+    return {
+        "max_wait_seconds": v[c.MAX_WAIT_SECONDS] if has_wait else None,
+        "occupancy_ratio": _ratio(busy, busy + v[available]),
+        "arrival_rate_per_second": None if span is None else _ratio(v[c.ENTERED], span),
+        "avg_queue_length": None if span is None else _ratio(v[queue_length], span),
+    }
+
+
+def counter_kpis(counters: Counters) -> dict[str, float | None]:
+    """The KPIs that are ratios of booked counters only."""
+    v = counters.values
+    o, an, ab, s = v[c.OFFERED], v[c.ANSWERED], v[c.ABANDONED], v[c.SHORT_ABANDONED]
+    handled = v[c.HANDLED]
     talk, hold, acw = v[c.TALK_SECONDS], v[c.HOLD_SECONDS], v[c.ACW_SECONDS]
-    busy = (
-        v[layout.index["agents_on_contact_seconds"]]
-        + v[layout.index["agents_after_call_work_seconds"]]
-    )
-    idle = v[layout.index["agents_available_seconds"]]
     csat_n, nps_n = v[c.CSAT_RESPONSES], v[c.NPS_RESPONSES]
-    out |= {
+    return {
         "abandon_ratio": _ratio(ab, o),
         "abandon_ratio_excl_short": _ratio(ab - s, o - s),
         "asa_seconds": _ratio(v[c.ANSWERED_WAIT_SECONDS], an),
@@ -102,35 +165,49 @@ def compute_kpis(
         "avg_hold_seconds": _ratio(hold, handled),
         "avg_acw_seconds": _ratio(acw, handled),
         "avg_wait_seconds": _ratio(v[c.WAIT_SECONDS], o),
-        "max_wait_seconds": v[c.MAX_WAIT_SECONDS] if o > 0 or calls_waiting > 0 else None,
         "avg_abandon_seconds": _ratio(v[c.ABANDONED_WAIT_SECONDS], ab),
         "transfer_ratio": _ratio(v[c.TRANSFERRED], an),
-        "occupancy_ratio": _ratio(busy, busy + idle),
         "repeat_caller_ratio": _ratio(v[c.REPEAT_ENTERED], v[c.ENTERED_WITH_CALLER_ID]),
         "csat_avg": _ratio(v[c.CSAT_SUM], csat_n),
         "csat_satisfied_ratio": _ratio(v[c.CSAT_SATISFIED], csat_n),
         "nps": None if nps_n <= 0 else 100.0 * (v[c.NPS_PROMOTERS] - v[c.NPS_DETRACTORS]) / nps_n,
         "resolved_ratio": _ratio(v[c.RESOLVED_TRUE], v[c.RESOLVED_RESPONSES]),
-        "arrival_rate_per_second": None if span is None else _ratio(v[c.ENTERED], span),
-        "avg_queue_length": None
-        if span is None
-        else _ratio(v[layout.index["queue_length_seconds"]], span),
         "max_queue_length": v[c.MAX_QUEUE_LENGTH],
     }
-    if agents_staffed is not None and layout.thresholds:
-        out |= staffing_kpis(
-            cfg,
-            layout.thresholds[0],
-            arrival_rate=out["arrival_rate_per_second"],
-            aht=out["aht_seconds"],
-            total_wait=v[c.WAIT_SECONDS],
-            abandons=int(ab),
-            agents_staffed=agents_staffed,
-        )
-    return out
+
+
+def staffing_inputs(counters: Counters, agents_staffed: int) -> tuple[float, ...]:
+    """Everything but the span that the staffing keys of a range depend on: equal inputs
+    and an equal span give equal staffing (callers may memoise on it)."""
+    v = counters.values
+    handle = v[c.TALK_SECONDS] + v[c.HOLD_SECONDS] + v[c.ACW_SECONDS]
+    return (v[c.ENTERED], handle, v[c.HANDLED], v[c.WAIT_SECONDS], v[c.ABANDONED], agents_staffed)
 
 
 def staffing_kpis(
+    cfg: QueueConfig,
+    counters: Counters,
+    kpis: Mapping[str, float | None],
+    agents_staffed: int,
+    guess: int | None = None,
+) -> dict[str, float | None]:
+    """The staffing keys of a range from its counters and its other KPIs (arrival rate
+    and AHT: ``compute_kpis`` without ``agents_staffed`` gives them); ``guess``: a recent
+    ``agents_required`` of the range, to start the search from (same result, faster)."""
+    v = counters.values
+    return erlang_staffing(
+        cfg,
+        counters.layout.thresholds[0],
+        arrival_rate=kpis["arrival_rate_per_second"],
+        aht=kpis["aht_seconds"],
+        total_wait=v[c.WAIT_SECONDS],
+        abandons=int(v[c.ABANDONED]),
+        agents_staffed=agents_staffed,
+        guess=guess,
+    )
+
+
+def erlang_staffing(
     cfg: QueueConfig,
     threshold: float,
     *,
@@ -139,6 +216,7 @@ def staffing_kpis(
     total_wait: float,
     abandons: int,
     agents_staffed: int,
+    guess: int | None = None,
 ) -> dict[str, float | None]:
     """Erlang C / A staffing keys (docs/staffing.md); Erlang A when abandons give a
     patience estimate. The adapter keeps the KPI names independent of stream.erlang's."""
@@ -146,7 +224,13 @@ def staffing_kpis(
 
     patience = erlang.patience_mle(total_wait, abandons)
     result = erlang.staffing(
-        arrival_rate, aht, threshold, cfg.sl_target, agents_staffed, patience_s=patience
+        arrival_rate,
+        aht,
+        threshold,
+        cfg.sl_target,
+        agents_staffed,
+        patience_s=patience,
+        guess=guess,
     )
     return {
         "agents_required": result.agents_required,
@@ -155,3 +239,9 @@ def staffing_kpis(
         "predicted_asa_seconds": result.predicted_asa_s,
         "predicted_abandon_ratio": result.predicted_abandon_ratio,
     }
+
+
+def read_scope(state: QueueState, scope: str, now: float) -> tuple[Counters, float]:
+    """(counters, span) of a window or "today" of ``state`` at ``now``: one read that
+    both the KPIs and the raw counts of the range can use."""
+    return state._scope(scope, now)  # private until QueueState has a public read

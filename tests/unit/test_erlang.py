@@ -13,7 +13,6 @@ import heapq
 import itertools
 import math
 import random
-import time
 from fractions import Fraction
 
 import pytest
@@ -471,13 +470,43 @@ def test_agents_required_large_center() -> None:
     assert service_level(2.0, 240, n_a, 20, 300) >= 0.8 > service_level(2.0, 240, n_a - 1, 20, 300)
 
 
-def test_agents_required_is_fast() -> None:
-    start = time.perf_counter()
-    for _ in range(50):
-        agents_required(90 / 300, 300, 20, 0.8)
-        agents_required(90 / 300, 300, 20, 0.8, patience_s=180)
-    per_pair_ms = (time.perf_counter() - start) / 50 * 1e3
-    assert per_pair_ms < 5  # ~0.2 ms on a laptop; loose bound to stay CI-proof
+@settings(max_examples=150, deadline=None)
+@given(
+    lam=st.floats(0.001, 1.0),
+    aht=st.floats(5.0, 900.0),
+    threshold=st.floats(0.0, 120.0),
+    target=st.floats(0.01, 0.99),
+    patience=st.none() | st.just(0.0) | st.floats(0.01, 2000.0),
+    guess=st.integers(-3, 400),
+)
+def test_agents_required_does_not_depend_on_the_guess(
+    lam: float, aht: float, threshold: float, target: float, patience: float | None, guess: int
+) -> None:
+    # The exporter passes the previous answer as the guess: only the speed may change.
+    plain = agents_required(lam, aht, threshold, target, patience)
+    assert agents_required(lam, aht, threshold, target, patience, guess=guess) == plain
+    assert staffing(lam, aht, threshold, target, 7, patience, guess=guess) == staffing(
+        lam, aht, threshold, target, 7, patience
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    traffic=st.floats(0.0, 300.0),
+    agents=st.integers(0, 400),
+    aht=st.floats(1.0, 900.0),
+    patience=st.just(0.0) | st.floats(0.01, 5000.0),
+    threshold=st.floats(0.0, 300.0),
+)
+def test_the_searched_service_level_is_erlang_a_s(
+    traffic: float, agents: int, aht: float, patience: float, threshold: float
+) -> None:
+    # agents_required evaluates the SL alone (no moments): the very same float.
+    from stream.erlang import _erlang_a, _erlang_a_sl
+
+    b = erlang_b(traffic, agents)
+    full = _erlang_a(traffic, agents, b, aht, patience, threshold).service_level
+    assert _erlang_a_sl(traffic, agents, b, aht, patience, threshold) == full
 
 
 @pytest.mark.parametrize(
