@@ -234,16 +234,18 @@ def _frame(frame: str) -> tuple[str, str]:
     return name, where.rsplit(":", 1)[0]
 
 
-def _flush_part(frames: list[tuple[str, str]]) -> str | None:
-    """The flush's share, split: building snapshots, encoding them, producing + committing."""
-    if not any("flush" in n and f.endswith("consumers/ingest.py") for n, f in frames):
+def _checkpoint_part(frames: list[tuple[str, str]]) -> str | None:
+    """The checkpoint's share, split: building snapshots, encoding them, producing + committing."""
+    if not any(f.endswith("consumers/checkpoint.py") for _, f in frames):
         return None
     names = {n for n, _ in frames}
+    if "SnapshotStore.read" in names:
+        return "restore (consumers/checkpoint.py)"
     if "Engine.snapshot" in names:
-        return "flush: Engine.snapshot (stream/)"
+        return "checkpoint: Engine.snapshot (stream/)"
     if "encode_checkpoint" in names:
-        return "flush: encode snapshots (orjson)"
-    return "flush: produce snapshots + commit"
+        return "checkpoint: encode snapshots (orjson)"
+    return "checkpoint: produce snapshots + commit"
 
 
 def categorise(stacks: Counter[str]) -> tuple[Counter[str], Counter[str]]:
@@ -257,7 +259,7 @@ def categorise(stacks: Counter[str]) -> tuple[Counter[str], Counter[str]]:
         if name.endswith("select") and file.endswith("selectors.py"):
             categories[IDLE] += count
             continue
-        found = _flush_part(frames) or next(
+        found = _checkpoint_part(frames) or next(
             (label for _, f in reversed(frames) for mark, label in CATEGORIES if mark in f),
             "other: asyncio, faust, Python",
         )

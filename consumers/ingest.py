@@ -45,12 +45,6 @@ SNAPSHOT_BATCH_BYTES = 1024 * 1024  # the broker's default max.message.bytes is 
 # Checkpoint work per loop turn: ~10 queue snapshots of a busy queue, a few ms of delay for
 # the events behind them (bench/README.md, worker latency).
 SLICE_SECONDS = 0.005
-# A worker killed without leaving the group holds its partitions until its session
-# expires; the broker's minimum (group.min.session.timeout.ms) instead of aiokafka's 10 s
-# lets a replacement start reading sooner (bench/README.md, worker recovery). Heartbeats
-# run in the event loop, which never blocks for long: checkpoints and renders are sliced.
-SESSION_TIMEOUT_MS = 6000
-HEARTBEAT_INTERVAL_MS = 2000
 
 
 def dead_letter_headers(reason: str, detail: str, partition: int, offset: int) -> list:
@@ -125,8 +119,6 @@ class IngestLoop(ConsumerRebalanceListener):
         self._consumer = AIOKafkaConsumer(
             **client_options(kafka, "consumer"),
             group_id=worker.group_id,
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
