@@ -409,9 +409,11 @@ class QueueState:
         repeat = False
         if caller is not None:
             callers = self._callers
-            last = callers.get(caller)
+            last = callers.cur.get(caller)
+            if last is None:
+                last = callers.prev.get(caller)
             repeat = last is not None and ts - self._repeat_window <= last <= ts
-            callers.put(caller, ts)
+            callers.cur[caller] = ts
         waiting = self._waiting
         if ph & PH_OUTCOME:  # claimed, or dropped: the call does not wait
             phases.cur[cid] = ph | PH_ENQ
@@ -425,9 +427,14 @@ class QueueState:
                 self._wake(ts + self._max_wait)
             self._timeline(QUEUE_NET, 1.0, ts)
         observed = float(len(waiting)) if on_time else 0.0
-        self._book(ts, on_time, _book_enqueue, caller is not None, repeat, observed)
-        if on_time:
-            self._observe(1, observed, ts)
+        if on_time and ts >= self._fix_floor:  # hot path: _book + _observe, inlined
+            _book_enqueue(self._cum, 0, caller is not None, repeat, observed)
+            if observed > self._pmax[1]:
+                self._pmax[1] = observed
+        else:
+            self._book(ts, on_time, _book_enqueue, caller is not None, repeat, observed)
+            if on_time:
+                self._observe(1, observed, ts)
         if parked is not None:
             # Counted now, attributed to its own ts, lateness judged now; then it is
             # applied, so stream time moves to it.
@@ -477,9 +484,14 @@ class QueueState:
             col = FLOWED_OUT if ev.reason is LeaveReason.OVERFLOW else LEFT
         else:
             col = ANSWERED if ev.__class__ is CallAnswered else ABANDONED
-        self._book(ts, on_time, self._book_outcome, col, wait)
-        if on_time:
-            self._observe(0, wait, ts)
+        if on_time and ts >= self._fix_floor:  # hot path: _book + _observe, inlined
+            self._book_outcome(self._cum, 0, col, wait, 0.0)
+            if wait > self._pmax[0]:
+                self._pmax[0] = wait
+        else:
+            self._book(ts, on_time, self._book_outcome, col, wait)
+            if on_time:
+                self._observe(0, wait, ts)
         if waited:
             self._timeline(QUEUE_NET, -1.0, enqueued + wait)
         elif wait > 0:
