@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from consumers.checkpoint import decode_checkpoint, encode_checkpoint
 from consumers.exposition import ExpositionWriter, MetricInfo, format_value
 from consumers.inbound import Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
-from consumers.metrics_endpoint import SELF_METRICS, MetricsEndpoint
+from consumers.metrics_endpoint import ALERT_METRICS, SELF_METRICS, MetricsEndpoint
 from consumers.queue_metrics import QUEUE_METRICS, RenderOptions, scopes_for
 from consumers.self_metrics import Histogram, WorkerStats
 from consumers.settings import ConfigError, apply_env_overrides, load_settings, settings_from_dict
@@ -201,6 +202,10 @@ def test_metrics_body_parses_and_every_queue_metric_is_documented():
     docs = Path("docs/metrics.md").read_text(encoding="utf-8")
     missing = [m.name for m in (*QUEUE_METRICS, *SELF_METRICS) if f"`{m.name}`" not in docs]
     assert not missing, f"undocumented metrics: {missing}"
+    # ... and every metric the tables document exists
+    exported = {m.name for m in (*QUEUE_METRICS, *SELF_METRICS, *ALERT_METRICS)}
+    documented = set(re.findall(r"^\| `(callpulse_\w+)`", docs, flags=re.MULTILINE))
+    assert documented == exported, f"docs only: {documented - exported}"
 
 
 def test_shipped_example_config_is_valid():
