@@ -119,6 +119,7 @@ class IngestLoop(ConsumerRebalanceListener):
         self._consumer = AIOKafkaConsumer(
             **client_options(kafka, "consumer"),
             group_id=worker.group_id,
+            group_instance_id=worker.instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",

@@ -68,6 +68,9 @@ class TopicSettings:
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
     group_id: str = "callpulse"
+    # Static group membership (KIP-345): a worker restarted under the same id takes its
+    # partitions back without a rebalance. Unique per worker (e.g. the pod name).
+    instance_id: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     flush_interval_seconds: float = 1.0

@@ -21,7 +21,11 @@ log = logging.getLogger("callpulse.topics")
 SNAPSHOT_TOPIC_CONFIG = {
     "cleanup.policy": "compact",
     "max.message.bytes": str(16 * 1024 * 1024),
-    "segment.ms": "600000",  # roll segments often so compaction keeps restores short
+    # Restores read every record not yet compacted, and only closed segments are compacted:
+    # small, short-lived segments keep a restore close to one snapshot per queue. A segment
+    # must still hold the largest batch (max.message.bytes), so 32 MiB.
+    "segment.bytes": str(32 * 1024 * 1024),
+    "segment.ms": "60000",
     "min.cleanable.dirty.ratio": "0.1",
 }
 

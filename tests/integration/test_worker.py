@@ -24,6 +24,9 @@ from stream.synthetic import synthetic_stream
 from .worker_harness import (
     Topics,
     WorkerProcess,
+    differences,
+    exported,
+    ground_truth,
     parse_metrics,
     per_queue,
     produce,
@@ -33,38 +36,6 @@ from .worker_harness import (
 )
 
 pytestmark = pytest.mark.kafka
-
-CHECKED = {
-    "callpulse_calls_entered_total": "entered",
-    "callpulse_calls_offered_total": "offered",
-    "callpulse_calls_answered_total": "answered",
-    "callpulse_calls_abandoned_total": "abandoned",
-    "callpulse_calls_handled_total": "handled",
-    "callpulse_talk_seconds_total": "talk_seconds",
-    "callpulse_answered_wait_seconds_total": "answered_wait_seconds",
-}
-
-
-def ground_truth(stream: list[tuple[Event, str]]) -> dict[str, dict[str, float]]:
-    engine = Engine(EngineConfig())
-    for event, key in stream:
-        engine.apply(event, only_queue=key)
-    truth: dict[str, dict[str, float]] = {}
-    for metric, column in CHECKED.items():
-        truth[metric] = {q: s.totals.as_dict()[column] for q, s in engine.queues.items()}
-    return truth
-
-
-def exported(workers: list[WorkerProcess]) -> dict[str, dict[str, float]]:
-    """Per-queue totals summed over workers; fails if two workers export one queue."""
-    merged: dict[str, dict[str, float]] = {m: {} for m in CHECKED}
-    for worker in workers:
-        samples = worker.scrape()
-        for metric in CHECKED:
-            for queue, value in per_queue(samples, metric).items():
-                assert queue not in merged[metric], f"{queue} exported by two workers"
-                merged[metric][queue] = value
-    return merged
 
 
 def wait_drained(workers: list[WorkerProcess], partitions: int, timeout: float = 90.0) -> None:
@@ -88,11 +59,7 @@ def wait_drained(workers: list[WorkerProcess], partitions: int, timeout: float =
 
 
 def assert_exact(workers: list[WorkerProcess], stream: list[tuple[Event, str]]) -> None:
-    truth, got = ground_truth(stream), exported(workers)
-    for metric in CHECKED:
-        assert set(got[metric]) == set(truth[metric]), metric
-        for queue, value in truth[metric].items():
-            assert got[metric][queue] == pytest.approx(value, rel=1e-9, abs=1e-6), (metric, queue)
+    assert differences(ground_truth(stream), exported(workers)) == []
 
 
 @pytest.fixture
@@ -108,8 +75,11 @@ def workers(tmp_path: Path):
         worker.stop()
 
 
-def start_worker(bootstrap: str, topics: Topics, tmp_path: Path, started: list) -> WorkerProcess:
-    worker = WorkerProcess(bootstrap, topics, tmp_path)
+def start_worker(
+    bootstrap: str, topics: Topics, tmp_path: Path, started: list, instance_id: str | None = None
+) -> WorkerProcess:
+    extra = {"CALLPULSE_WORKER__INSTANCE_ID": instance_id} if instance_id else None
+    worker = WorkerProcess(bootstrap, topics, tmp_path, extra_env=extra)
     started.append(worker)
     worker.wait_ready()
     return worker
@@ -171,12 +141,16 @@ def test_totals_exact_and_every_bad_record_dead_lettered(kafka_broker, topics, w
     assert headers["callpulse-detail"]
 
 
-def test_kill_9_mid_load_then_restart_is_exact(kafka_broker, topics, workers, tmp_path):
+# instance_id: static membership, the restarted worker takes its partitions back at once.
+@pytest.mark.parametrize("instance_id", [None, "worker-a"], ids=["dynamic", "static"])
+def test_kill_9_mid_load_then_restart_is_exact(
+    kafka_broker, topics, workers, tmp_path, instance_id
+):
     bootstrap = kafka_broker.bootstrap
     stream = synthetic_stream(queues=20, events=8000, calls_per_queue_per_s=0.2, seed=11)
     records = valid_records(stream)
     half = len(records) // 2
-    first = start_worker(bootstrap, topics, tmp_path, workers)
+    first = start_worker(bootstrap, topics, tmp_path, workers, instance_id)
     asyncio.run(produce(bootstrap, topics.events, records[:half]))
     wait_drained(workers, topics.partitions)
 
@@ -188,7 +162,7 @@ def test_kill_9_mid_load_then_restart_is_exact(kafka_broker, topics, workers, tm
 
     asyncio.run(produce_rest_and_kill())
     workers.remove(first)
-    start_worker(bootstrap, topics, tmp_path, workers)
+    start_worker(bootstrap, topics, tmp_path, workers, instance_id)
     wait_drained(workers, topics.partitions)
     assert_exact(workers, stream)
 
