@@ -326,11 +326,15 @@ class Demo:
             if not child.alive():
                 raise DemoError(failure(child, f"stopped ({child.proc.returncode})"))
 
+    def address_lines(self) -> list[str]:
+        """Two addresses a line, so the header fits a 100-column terminal."""
+        pairs = [self.addresses[i : i + 2] for i in range(0, len(self.addresses), 2)]
+        return ["    ".join(pair) for pair in pairs]
+
     def header(self) -> list[str]:
         self.check_children()
-        pairs = [self.addresses[i : i + 2] for i in range(0, len(self.addresses), 2)]
         return [
-            *(f"demo: {'    '.join(pair)}" for pair in pairs),
+            *(f"demo: {line}" for line in self.address_lines()),
             "demo: a lunchtime rush on sales: an alert fires in ~1 min, all resolved by ~3 min",
             f"demo: logs in {self.run_dir}/*.log    Ctrl-C stops everything",
         ]
@@ -394,7 +398,8 @@ def run(args: argparse.Namespace) -> int:
                 demo.start_worker()
                 demo.start_prometheus()
                 demo.start_simulator()
-                say("running: " + "  |  ".join(demo.addresses))
+                for line in demo.address_lines():
+                    say(line)
                 demo.show()
             except KeyboardInterrupt:
                 interrupted = True

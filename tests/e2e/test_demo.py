@@ -96,7 +96,7 @@ def test_demo_starts_everything_and_ctrl_c_leaves_nothing_running(tmp_path: Path
     started: set[int] = set()
     try:
         # Not a terminal: the demo prints plain frames; the first one with every queue.
-        output.wait_for(proc, "demo: running:", "metrics http://127.0.0.1:", *QUEUES)
+        output.wait_for(proc, "metrics http://127.0.0.1:", *QUEUES)
         started = descendants(proc.pid)
         assert len(started) >= 3  # at least the broker, the worker and the simulator
         proc.send_signal(signal.SIGINT)
