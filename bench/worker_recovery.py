@@ -107,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0.1, help="calls/s per queue (event time)")
     parser.add_argument("--poll", type=float, default=0.25, help="seconds between lag reads")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--instance-id",
+        default=None,
+        help="run both workers as this static group member (worker.instance_id): "
+        "the restart then skips waiting for the dead member's session to time out",
+    )
     add_broker_arguments(parser)
     args = parser.parse_args(argv)
 
@@ -122,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         took = asyncio.run(fill_topic(bootstrap, topics.events, history))  # type: ignore[arg-type]
         print(f"topic:   {len(history):,} events of history produced in {took:.1f}s")
 
-        first = start_worker(bootstrap, topics, tmp)
+        member = {"CALLPULSE_WORKER__INSTANCE_ID": args.instance_id} if args.instance_id else None
+        first = start_worker(bootstrap, topics, tmp, member)
         first_ready = first.wait_ready(timeout=120.0)
         drained = wait_drained(first, args.partitions, len(history), 2.0, 600.0, "worker A")
         caught_up = drained[-1].at - first.started
@@ -148,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{behind:,} records past the committed offsets"
         )
 
-        second = start_worker(bootstrap, topics, tmp)
+        second = start_worker(bootstrap, topics, tmp, member)
         ready = second.wait_ready(timeout=120.0)
         samples = wait_drained(second, args.partitions, None, args.poll, 300.0, "worker B")
         to_lag0 = samples[-1].at - second.started
@@ -170,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         checked = time.monotonic() - counted
         second.stop()
 
-    print(f"\nrecovery of worker B ({args.queues} queues, {len(records):,} events of history):")
+    membership = f"static member {args.instance_id!r}" if args.instance_id else "dynamic member"
+    print(
+        f"\nrecovery of worker B ({args.queues} queues, {len(records):,} events of history, "
+        f"{membership}):"
+    )
     print(f"  /readyz 200:  {ready:5.1f}s after start (restore itself {restore:.2f}s)")
     print(f"  lag 0:        {to_lag0:5.1f}s after start ({replayed:,.0f} records read, "
           f"{skipped:,.0f} skipped as already in a snapshot)")  # fmt: skip
