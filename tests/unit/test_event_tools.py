@@ -10,6 +10,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consumers import cli
 from consumers.pacing import Pacer, catch_up_origin
@@ -18,8 +20,10 @@ from consumers.replay import Tally, replay, summary
 from consumers.simulate import check_future, max_lead, timing
 from consumers.tool_options import OptionError, parse_instant
 from stream.decode import encode
-from stream.events import AgentState, AgentStateChanged, CallEnqueued
+from stream.events import AgentState, AgentStateChanged, CallEnqueued, queues_of
 from stream.scenario import scenario_from_dict
+
+from ..strategies import Pools, events, timestamps
 
 NOW = 1_795_449_600.0
 
@@ -174,3 +178,20 @@ def test_replay_sends_valid_lines_byte_for_byte_keyed_by_queue_and_counts_reject
     text = summary(tally, sink)
     assert "sent 2 events as 3 records to a list" in text
     assert "rejected 3 lines (not sent)" in text and "line 3: not_json" in text
+
+
+PAST = Pools(
+    queues=st.sampled_from(["sales", "support", "billing"]),
+    ts=timestamps(max_ts=NOW - 3600),  # replay refuses events ahead of the clock
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(events(PAST), max_size=40))
+def test_replay_keeps_every_queue_in_file_order(stream: list) -> None:
+    lines = [encode(event) for event in stream]
+    _, sink = run_replay(b"\n".join(lines) + b"\n")
+    for queue in ("sales", "support", "billing"):
+        expected = [line for line, e in zip(lines, stream, strict=True) if queue in queues_of(e)]
+        assert [value for value, key in sink.sent if key == queue] == expected
+    assert len(sink.sent) == sum(len(queues_of(e)) for e in stream)
