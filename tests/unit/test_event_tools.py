@@ -22,8 +22,7 @@ from consumers.tool_options import OptionError, parse_instant
 from stream.decode import encode
 from stream.events import AgentState, AgentStateChanged, CallEnqueued, queues_of
 from stream.scenario import scenario_from_dict
-
-from ..strategies import Pools, events, timestamps
+from tests.strategies import Pools, events, timestamps
 
 NOW = 1_795_449_600.0
 
