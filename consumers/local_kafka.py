@@ -526,8 +526,8 @@ class LocalKafka:
             f"{libs}/*",
             "kafka.tools.StorageTool",
             "format",
-            "--cluster-id",
-            new_cluster_id(),
+            # One argument: an id may start with "-", which would read as an option.
+            f"--cluster-id={new_cluster_id()}",
             "--config",
             str(self.props_file),
         ]
