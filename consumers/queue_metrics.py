@@ -368,8 +368,9 @@ class QueueRenderer:
             for i, key in plan.clock:
                 new[i] = clock[key]
             if scope != "today" and state.cfg.sl_thresholds:
-                inputs = {**sc.counter, **clock}
-                staffing = self._staffing_of(cache, state, scope, counters, inputs, slot, staffed)
+                staffing = self._staffing_of(
+                    cache, state, scope, counters, sc, clock, slot, staffed
+                )
                 for i, key in plan.staffing:
                     new[i] = staffing[key]
             old, old_lines = sc.values, sc.lines
@@ -421,21 +422,24 @@ class QueueRenderer:
         state: QueueState,
         scope: str,
         counters: Counters,
-        kpis: _Kpis,
+        sc: _ScopeCache,
+        clock: _Kpis,
         slot: float,
         staffed: int,
     ) -> _Kpis:
         """The staffing keys, computed again when their inputs changed and the window slid
         to another bucket since the last time (so at most once per bucket: a window
         itself moves in bucket steps). The gap always uses the agents staffed now."""
-        inputs = staffing_inputs(counters, staffed)
         memo = cache.staffing.get(scope)
-        if memo is None or (memo.inputs != inputs and memo.slot != slot):
-            guess = None if memo is None else memo.kpis["agents_required"]
-            result = staffing_kpis(state.cfg, counters, kpis, staffed, guess=_int_or_none(guess))
-            memo = _Staffing(inputs, slot, result)
-            cache.staffing[scope] = memo
-            self.staffing_evaluations += 1
+        if memo is None or memo.slot != slot:  # else kept, whatever the inputs
+            inputs = staffing_inputs(counters, staffed)
+            if memo is None or memo.inputs != inputs:
+                guess = None if memo is None else _int_or_none(memo.kpis["agents_required"])
+                kpis = {**sc.counter, **clock}  # arrival rate and AHT
+                result = staffing_kpis(state.cfg, counters, kpis, staffed, guess=guess)
+                memo = _Staffing(inputs, slot, result)
+                cache.staffing[scope] = memo
+                self.staffing_evaluations += 1
         required = memo.kpis["agents_required"]
         if required is None or memo.inputs[-1] == staffed:
             return memo.kpis
