@@ -20,6 +20,7 @@ queues are restored before the first record is read, and ``ready`` stays false m
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Iterable
@@ -187,6 +188,11 @@ class IngestLoop(ConsumerRebalanceListener):
             self.owned[part.partition] = part
             self.queue_count.value += len(engine.queues)
             await asyncio.sleep(0)  # heartbeats and /healthz between partitions
+        # The restored state lives long: move it out of the cyclic collector's reach, or
+        # every later full collection walks it (hundreds of ms at thousands of queues,
+        # holding the loop). Collect first so restore's garbage is not frozen with it.
+        gc.collect()
+        gc.freeze()
         self.stats.last_restore_seconds = time.monotonic() - started
         self.ready = True
         log.info(
