@@ -41,7 +41,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 __all__ = [
     "DEFAULT_MAX_AGENTS",
@@ -108,6 +108,9 @@ def _check_agents(agents: int) -> int:
     return n
 
 
+MIN_PATIENCE_S: Final = 1e-9
+
+
 def _check_patience(patience_s: float | None) -> float | None:
     """None (or +inf) means infinitely patient callers, i.e. Erlang C."""
     if patience_s is None:
@@ -115,7 +118,10 @@ def _check_patience(patience_s: float | None) -> float | None:
     patience_s = float(patience_s)
     if patience_s == math.inf:
         return None
-    return _check_nonneg("patience_s", patience_s)
+    patience_s = _check_nonneg("patience_s", patience_s)
+    # Below a nanosecond the answer is the zero-patience one to every printed digit, and
+    # the series' scale factors would underflow (a domain error at 5e-324).
+    return 0.0 if patience_s < MIN_PATIENCE_S else patience_s
 
 
 def _check_target(target_sl: float) -> float:

@@ -365,6 +365,14 @@ def test_erlang_a_zero_patience_is_erlang_b_loss_system() -> None:
     assert near.p_abandon == pytest.approx(b, rel=1e-4)
 
 
+@given(st.floats(min_value=0.0, max_value=1e-6, allow_subnormal=True))
+def test_erlang_a_tiny_patience_is_finite_and_near_zero_patience(patience: float) -> None:
+    got = erlang_a(10, 12, 180, patience, 20)
+    b = erlang_b(10, 12)
+    assert got.p_abandon == pytest.approx(b, rel=1e-6)
+    assert got.service_level == pytest.approx(1 - b, rel=1e-6)
+
+
 def test_erlang_a_zero_agents() -> None:
     got = erlang_a(10, 0, 180, 90, 20)
     assert got == ErlangA(p_wait=1.0, p_abandon=1.0, service_level=0.0, asa_s=None, mean_wait_s=90)
