@@ -51,7 +51,7 @@ from stream.config import EngineConfig
 from stream.counters import Counters
 from stream.engine import Engine
 from stream.events import Event
-from stream.kpis import compute_kpis, read_scope, staffing_kpis
+from stream.kpis import compute_kpis, staffing_kpis
 from stream.queue import QueueState
 from stream.synthetic import synthetic_stream
 
@@ -359,7 +359,7 @@ def read_costs(parts: list[OwnedPartition], options: RenderOptions) -> dict[str,
     def reads() -> None:
         for state in states:
             for scope in scopes:
-                read_scope(state, scope, now)
+                state.read(scope, now)
 
     def kpis_of(state: QueueState, counters: Counters, span: float) -> dict[str, float | None]:
         return compute_kpis(
@@ -373,12 +373,12 @@ def read_costs(parts: list[OwnedPartition], options: RenderOptions) -> dict[str,
     def kpis() -> None:
         for state in states:
             for scope in scopes:
-                kpis_of(state, *read_scope(state, scope, now))
+                kpis_of(state, *state.read(scope, now))
 
     prepared = [
         (state, counters, kpis_of(state, counters, span), state.agents_staffed())
         for state in states
-        for counters, span in (read_scope(state, scope, now) for scope in windows)
+        for counters, span in (state.read(scope, now) for scope in windows)
     ]
 
     def staffing() -> None:

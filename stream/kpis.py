@@ -14,7 +14,6 @@ from .counters import Counters, Layout, threshold_key
 
 if TYPE_CHECKING:
     from .config import QueueConfig
-    from .queue import QueueState
 
 _BASE_VARIANTS = (
     "answered_within_over_offered",
@@ -239,9 +238,3 @@ def erlang_staffing(
         "predicted_asa_seconds": result.predicted_asa_s,
         "predicted_abandon_ratio": result.predicted_abandon_ratio,
     }
-
-
-def read_scope(state: QueueState, scope: str, now: float) -> tuple[Counters, float]:
-    """(counters, span) of a window or "today" of ``state`` at ``now``: one read that
-    both the KPIs and the raw counts of the range can use."""
-    return state._scope(scope, now)  # private until QueueState has a public read

@@ -733,7 +733,9 @@ class QueueState:
             counters.values[MAX_WAIT_SECONDS] = longest
         return counters
 
-    def _scope(self, scope: str, now: float) -> tuple[Counters, float]:
+    def read(self, scope: str, now: float) -> tuple[Counters, float]:
+        """(counters, span in seconds) of a window or "today" at ``now`` (at least stream
+        time): the one read behind window(), today() and kpis()."""
         now = self._now(now)
         if scope == "today":
             values, start = self._ledger.today_at(now)
@@ -745,15 +747,20 @@ class QueueState:
             values, start = self._ledger.window(index, now)
         return self._read(values, start, now), now - start
 
+    def bookings(self) -> bytes:
+        """Every counter booked so far, as bytes: equal values mean nothing was booked in
+        between (what caches of reads compare; see stream/read_cache.py)."""
+        return self._ledger.cum.tobytes()
+
     def window(self, name: str, now: float) -> Counters:
         """One sliding window read at ``now`` (at least stream time)."""
         if name == "today":
             raise ValueError('"today" is not a window; use today()')
-        return self._scope(name, now)[0]
+        return self.read(name, now)[0]
 
     def today(self, now: float) -> Counters:
         """The business day containing ``now`` (at least stream time)."""
-        return self._scope("today", now)[0]
+        return self.read("today", now)[0]
 
     def live_misses(self, now: float) -> dict[float, int]:
         """Per threshold T: calls waiting now whose wait so far exceeds T."""
@@ -764,7 +771,7 @@ class QueueState:
     def kpis(self, scope: str, now: float, *, staffing: bool = True) -> dict[str, float | None]:
         """KPIs of a window or "today" at ``now``; staffing keys for windows (Erlang, a
         few µs to a ms: pass ``staffing=False`` to skip them)."""
-        counters, span = self._scope(scope, now)
+        counters, span = self.read(scope, now)
         return compute_kpis(
             counters,
             self.cfg,

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 from .calendar import calendar_for
 from .counters import MAX_WAIT_SECONDS, Counters
-from .kpis import read_scope
 
 if TYPE_CHECKING:
     from .config import EngineConfig
@@ -42,10 +41,8 @@ def fingerprint(state: QueueState) -> Fingerprint:
     work counts an anomaly (anomalies only grow, so their sum stands for all of them).
     An answer whose enqueue has not arrived yet books nothing but is in service at once.
     """
-    # Private reach into the ledger until QueueState offers a change counter.
-    cum = state._ledger.cum
     anomalies = sum(state.anomalies.values())
-    return (state.stream_time, cum.tobytes(), anomalies, state.calls_in_service)
+    return (state.stream_time, state.bookings(), anomalies, state.calls_in_service)
 
 
 class _Read:
@@ -62,7 +59,7 @@ class _Read:
 
 
 class ScopeReader:
-    """``read_scope(state, scope, now)`` for one queue, reusing the previous read of each
+    """``state.read(scope, now)`` for one queue, reusing the previous read of each
     scope while the queue's fingerprint and the scope's bucket are unchanged."""
 
     __slots__ = ("_calendar", "_reads", "_widths", "reused", "state")
@@ -79,7 +76,7 @@ class ScopeReader:
         self.reused = 0  # reads served from the previous one (benchmarks print it)
 
     def read(self, scope: str, now: float, fp: Fingerprint) -> tuple[Counters, float, float, bool]:
-        """(counters, span) as :func:`stream.kpis.read_scope`, the scope's slot (bucket
+        """(counters, span) as :meth:`QueueState.read`, the scope's slot (bucket
         number of a window, start of the day for today) and whether the counters were
         read afresh (False: only the time passed since the last read changed them);
         ``fp`` is the queue's :func:`fingerprint` now (taken once for every scope)."""
@@ -91,7 +88,7 @@ class ScopeReader:
         if last is not None and last.slot == slot and last.fp == fp:
             self.reused += 1
             return self._later(last, at), last.span + (at - last.now), False, slot
-        counters, span = read_scope(state, scope, now)
+        counters, span = state.read(scope, now)
         self._reads[scope] = _Read(fp, slot, at, counters, span)
         return counters, span, True, slot
 

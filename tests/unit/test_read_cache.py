@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.engine import Engine
-from stream.kpis import read_scope
 from stream.queue import QueueState
 from stream.read_cache import ScopeReader, fingerprint
 from tests.unit.test_engine_properties import Scenario, scenarios
@@ -34,7 +33,7 @@ def reads(state: QueueState, scope_names: list[str], now: float) -> tuple[Any, .
         tuple(state.totals.values),
     ]
     for scope in scope_names:
-        counters, span = read_scope(state, scope, now)
+        counters, span = state.read(scope, now)
         out += [tuple(counters.values), span]
     return tuple(out)
 
@@ -99,7 +98,7 @@ def test_a_reused_read_equals_a_fresh_one(sc: Scenario, gaps: list[float]) -> No
             fp = fingerprint(state)
             for scope in names:
                 counters, span, _, _ = reader.read(scope, now, fp)
-                fresh, fresh_span = read_scope(state, scope, now)
+                fresh, fresh_span = state.read(scope, now)
                 assert close(span, fresh_span)
                 for name, a, b in zip(
                     counters.layout.names, counters.values, fresh.values, strict=True
