@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import shutil
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
@@ -48,6 +45,7 @@ from consumers.local_kafka import free_ports
 from consumers.processes import Child
 from stream.decode import encode
 from stream.events import CallEnqueued
+from tests.webhook_receiver import WebhookReceiver
 
 RULE = """\
 rules:
@@ -62,30 +60,14 @@ rules:
 SOURCES = ("callpulse", "prometheus")
 
 
-class Receiver:
-    """Alertmanager's webhook: the first arrival time of each (source, queue) firing."""
-
-    def __init__(self) -> None:
-        self.first: dict[tuple[str, str], float] = {}
-        first = self.first
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                arrived = time.time()
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                for alert in body["alerts"]:
-                    labels = alert["labels"]
-                    if alert["status"] == "firing":
-                        first.setdefault((labels["source"], labels["queue"]), arrived)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+def first_firings(receiver: WebhookReceiver) -> dict[tuple[str, str], float]:
+    """The first arrival time of each (source, queue) firing."""
+    first: dict[tuple[str, str], float] = {}
+    for arrived, alert in list(receiver.alerts):
+        if alert["status"] == "firing":
+            labels = alert["labels"]
+            first.setdefault((labels["source"], labels["queue"]), arrived)
+    return first
 
 
 def write_configs(tmp: Path, interval: float, ports: dict[str, int], receiver: int) -> None:
@@ -260,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         f"evaluation every {args.interval:g}s, Alertmanager group_wait 0s"
     )
     with bench_environment(args) as (bootstrap, tmp):
-        receiver = Receiver()
+        receiver = WebhookReceiver()
         worker_port, prom_port, am_port = free_ports(3)
         ports = {"worker": worker_port, "prometheus": prom_port, "alertmanager": am_port}
         write_configs(tmp, args.interval, ports, receiver.port)
@@ -274,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             asyncio.run(run_trials(bootstrap, f"{prefix}.events", args.trials, args.gap, sent))
             # Prometheus needs up to a scrape plus an evaluation interval, and a little more
-            wait_all(lambda: len(receiver.first) >= 2 * len(sent), 2 * args.interval + 15)
+            wait_all(lambda: len(first_firings(receiver)) >= 2 * len(sent), 2 * args.interval + 15)
             print(f"trials:  {time.monotonic() - started:.0f}s including the wait for Prometheus")
-            report(sent, receiver.first)
+            report(sent, first_firings(receiver))
         finally:
             for child in reversed(children):
                 child.stop(timeout=10.0)
-            receiver.server.shutdown()
+            receiver.close()
     return 0
 
 

@@ -7,12 +7,9 @@ is delivered when it comes back.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -22,6 +19,7 @@ from consumers.local_kafka import LocalKafka, free_ports
 from stream.events import CallAnswered, CallEnqueued
 
 from ..integration.worker_harness import Topics, WorkerProcess, produce, read_all, valid_records
+from ..webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -52,29 +50,19 @@ PIPELINE_RULES = """\
 """
 
 
-class Receiver:
-    """Alertmanager's webhook receiver: keeps every (status, alertname, queue) it gets."""
+def _subject(labels: dict[str, str]) -> str:
+    return labels.get("queue") or labels["instance"]  # a queue's alert or the worker's
 
-    def __init__(self) -> None:
-        self.got: list[tuple[str, str, str]] = []
-        received = self.got
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                for alert in body["alerts"]:
-                    labels = alert["labels"]
-                    subject = labels.get("queue") or labels["instance"]  # queue or worker
-                    received.append((alert["status"], labels["alertname"], subject))
-                self.send_response(200)
-                self.end_headers()
+class Receiver(WebhookReceiver):
+    """Alertmanager's webhook: every (status, alertname, queue or worker) it is sent."""
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def got(self) -> list[tuple[str, str, str]]:
+        return [
+            (alert["status"], alert["labels"]["alertname"], _subject(alert["labels"]))
+            for _, alert in list(self.alerts)
+        ]
 
     def wait_for(self, item: tuple[str, str, str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -135,7 +123,7 @@ def alertmanager(tmp_path: Path):
     am.start()
     yield am, receiver
     am.stop()
-    receiver.server.shutdown()
+    receiver.close()
 
 
 async def test_firing_then_resolved_once_each(
