@@ -198,19 +198,24 @@ def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
 
 
+def read_yaml_mapping(path: str | Path, label: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (an empty file is an empty one); errors
+    name ``label`` and, for bad YAML, the line."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise ConfigError(f"{label}: cannot read ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{label}:{where}: not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: the top level must be a mapping")
+    return data
+
+
 def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the YAML file (if any), overlay the environment, validate."""
-    data: Any = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}:{where}: not valid YAML") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
+    data = read_yaml_mapping(path, str(path)) if path is not None else {}
     merged = apply_env_overrides(data, os.environ if environ is None else environ)
     return settings_from_dict(merged)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from stream.config import ConfigError
 from stream.decode import MAX_FUTURE_SKEW, encode
@@ -28,6 +27,7 @@ from .interrupt import checkpoint, run_cancellable
 from .pacing import Pacer, catch_up_origin
 from .progress import Progress
 from .publish import JsonlSink, KafkaSink, PublishError, Sink
+from .settings import read_yaml_mapping
 from .tool_options import (
     OptionError,
     add_kafka_arguments,
@@ -150,16 +150,9 @@ def load_scenario_data(path: str | None) -> dict[str, Any]:
     if path is None:
         return DEFAULT_SCENARIO
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise OptionError(f"--scenario {path}: cannot read ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise OptionError(f"--scenario {path}:{where}: not valid YAML") from None
-    if not isinstance(data, dict):
-        raise OptionError(f"--scenario {path}: the top level must be a mapping")
-    return data
+        return read_yaml_mapping(path, f"--scenario {path}")
+    except ConfigError as error:
+        raise OptionError(str(error)) from None
 
 
 def _spike_entry(text: str) -> dict[str, Any]:
