@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import re
 from pathlib import Path
 
 import orjson
@@ -17,7 +18,7 @@ from consumers import cli
 from consumers.pacing import Pacer, catch_up_origin
 from consumers.progress import Progress
 from consumers.replay import Tally, replay, summary
-from consumers.simulate import check_future, max_lead, timing
+from consumers.simulate import check_future, load_scenario_data, max_lead, timing
 from consumers.tool_options import OptionError, parse_instant
 from stream.decode import encode
 from stream.events import AgentState, AgentStateChanged, CallEnqueued, queues_of
@@ -194,3 +195,16 @@ def test_replay_keeps_every_queue_in_file_order(stream: list) -> None:
         expected = [line for line, e in zip(lines, stream, strict=True) if queue in queues_of(e)]
         assert [value for value, key in sink.sent if key == queue] == expected
     assert len(sink.sent) == sum(len(queues_of(e)) for e in stream)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("queues: [1, 2\n", r"line \d+: not valid YAML"), ("- a list\n", "must be a mapping")],
+)
+def test_a_bad_scenario_file_is_an_option_error_naming_it(
+    tmp_path: Path, text: str, why: str
+) -> None:
+    path = tmp_path / "rush.yaml"
+    path.write_text(text)
+    with pytest.raises(OptionError, match=rf"--scenario {re.escape(str(path))}:.*{why}"):
+        load_scenario_data(str(path))
