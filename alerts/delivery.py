@@ -22,7 +22,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
@@ -68,7 +68,7 @@ class ReceiverStats:
 class DeliveryConfig:
     alertmanager_urls: tuple[str, ...] = ()
     webhook_url: str | None = None
-    webhook_secret: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)  # never shown
     timeout: float = 5.0
     resend_interval: float = 60.0
     buffer_size: int = 10_000

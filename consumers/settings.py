@@ -10,24 +10,28 @@ Sections (all optional; every key is documented in docs/configuration.md):
 
 Environment overrides use ``CALLPULSE_<SECTION>__<KEY>`` (double underscore between levels),
 e.g. ``CALLPULSE_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` or
-``CALLPULSE_ENGINE__DEFAULTS__SL_TARGET=0.9``. Values are read as YAML scalars, so numbers
-and booleans keep their type. Secrets (``sasl_password``) are never printed: ``redacted()``
-gives a copy safe to log.
+``CALLPULSE_ENGINE__DEFAULTS__SL_TARGET=0.9``. A key whose field is a string takes the
+variable's text as it is (a password may hold ``#``, ``*`` or ``&``, which YAML would cut or
+reinterpret); every other key is read as YAML, so numbers, booleans and lists keep their
+type. Secrets (:data:`SECRET_KEYS`) are never printed: not by ``repr``, not in an error
+message, and ``redacted()`` gives a copy safe to log.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import types
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import yaml
 
 from stream.config import (
     ConfigError,
     EngineConfig,
+    QueueConfig,
     _integer,
     _mapping,
     _positive_duration,
@@ -38,6 +42,8 @@ from stream.config import (
 ENV_PREFIX = "CALLPULSE_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# Keys whose values are never shown: not in repr (field(repr=False)), errors or logs.
+SECRET_KEYS = frozenset({"sasl_password", "webhook_secret"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,7 @@ class KafkaSettings:
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = None  # secret: never logged
+    sasl_password: str | None = field(default=None, repr=False)  # secret: never logged
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
@@ -86,7 +92,7 @@ class AlertSettings:
     rules_file: str | None = None  # no file: no alerting
     alertmanager_urls: str | None = None  # comma-separated base URLs (every cluster member)
     webhook_url: str | None = None
-    webhook_secret: str | None = None  # secret: never logged
+    webhook_secret: str | None = field(default=None, repr=False)  # secret: never logged
     timeout_seconds: float = 5.0
     resend_interval_seconds: float = 60.0
     tick_interval_seconds: float = 1.0
@@ -104,18 +110,29 @@ class Settings:
 
     def redacted(self) -> dict[str, Any]:
         """A dict of the settings that is safe to log (secrets masked)."""
-        kafka = {f.name: getattr(self.kafka, f.name) for f in fields(KafkaSettings)}
-        if kafka["sasl_password"]:
-            kafka["sasl_password"] = "***"
-        alerts = {f.name: getattr(self.alerts, f.name) for f in fields(AlertSettings)}
-        if alerts["webhook_secret"]:
-            alerts["webhook_secret"] = "***"
-        return {
-            "kafka": kafka,
-            "topics": {f.name: getattr(self.topics, f.name) for f in fields(TopicSettings)},
-            "worker": {f.name: getattr(self.worker, f.name) for f in fields(WorkerSettings)},
-            "alerts": alerts,
-        }
+        return {name: _masked(getattr(self, name)) for name in FLAT_SECTIONS}
+
+
+def _masked(section: Any) -> dict[str, Any]:
+    out = {f.name: getattr(section, f.name) for f in fields(section)}
+    for key in SECRET_KEYS.intersection(out):
+        if out[key]:
+            out[key] = "***"
+    return out
+
+
+# The sections that are flat dataclasses of scalars (engine has its own reader).
+FLAT_SECTIONS: dict[str, type] = {
+    "kafka": KafkaSettings,
+    "topics": TopicSettings,
+    "worker": WorkerSettings,
+    "alerts": AlertSettings,
+}
+
+
+def _shown(key: str, value: Any) -> str:
+    """``value`` for an error message, unless ``key`` names a secret."""
+    return "a secret value" if key.rsplit(".", 1)[-1] in SECRET_KEYS else repr(value)
 
 
 def _scalar_section(cls: type, path: str, data: Any) -> Any:
@@ -139,7 +156,10 @@ def _scalar_section(cls: type, path: str, data: Any) -> Any:
         elif raw is None or isinstance(raw, str):
             values[name] = raw
         else:
-            raise ConfigError(f"{key}: expected a string, got {raw!r}")
+            what = type(raw).__name__
+            raise ConfigError(
+                f"{key}: expected a string (quote it in YAML), got {_shown(key, raw)} ({what})"
+            )
     return replace(default, **values)
 
 
@@ -187,11 +207,37 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
             if not isinstance(child, dict):
                 raise ConfigError(f"{name}: {'.'.join(keys)} overrides a value that is not a map")
             node = child
-        try:
-            node[keys[-1]] = yaml.safe_load(text) if text else None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{name}: not a valid value ({error.problem})") from None
+        if not text:
+            node[keys[-1]] = None
+        elif _is_text(keys):
+            node[keys[-1]] = text
+        else:
+            try:
+                node[keys[-1]] = yaml.safe_load(text)
+            except yaml.YAMLError as error:
+                raise ConfigError(f"{name}: not a valid YAML value ({error.problem})") from None
     return merged
+
+
+def _is_text(keys: Sequence[str]) -> bool:
+    """Whether the key at ``keys`` takes the environment text as it is: a string field, or
+    a key unknown in a known section (rejected later by name, its value never parsed)."""
+    if keys[0] in FLAT_SECTIONS:
+        if len(keys) != 2:
+            return True  # nothing in a flat section is nested: rejected later, by name
+        section: type = FLAT_SECTIONS[keys[0]]
+    elif (keys[:2] == ["engine", "defaults"] and len(keys) == 3) or (
+        keys[:2] == ["engine", "queues"] and len(keys) == 4
+    ):
+        section = QueueConfig
+    else:
+        return False
+    hint = get_type_hints(section).get(keys[-1])
+    return (
+        hint is None
+        or hint is str
+        or (isinstance(hint, types.UnionType) and set(hint.__args__) == {str, type(None)})
+    )
 
 
 def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from alerts.delivery import DeliveryConfig
 from consumers.checkpoint import decode_checkpoint, encode_checkpoint
 from consumers.exposition import ExpositionWriter, MetricInfo, format_value
 from consumers.inbound import Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
@@ -75,6 +79,81 @@ def test_secrets_are_masked_in_the_loggable_form(tmp_path):
     settings = load_settings(path, environ={})
     assert settings.kafka.sasl_password == "hunter2"
     assert "hunter2" not in repr(settings.redacted())
+
+
+SASL = {
+    "CALLPULSE_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+    "CALLPULSE_KAFKA__SASL_MECHANISM": "PLAIN",
+    "CALLPULSE_KAFKA__SASL_USERNAME": "svc",
+}
+SECRETS = ["12345678", "*Hunter2pass", "Pa ss # word", "&x y", "yes", "[a, b]", "{k: v}", "null"]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+@pytest.mark.parametrize("section, key", [("kafka", "sasl_password"), ("alerts", "webhook_secret")])
+def test_secret_from_the_environment_is_taken_verbatim_and_never_shown(secret, section, key):
+    secret += "-tail"  # long enough not to appear in a repr by chance
+    variable = f"CALLPULSE_{section.upper()}__{key.upper()}"
+    settings = load_settings(
+        None, environ={**SASL, "CALLPULSE_KAFKA__SASL_PASSWORD": "pw", variable: secret}
+    )
+    assert getattr(getattr(settings, section), key) == secret
+    assert secret not in repr(settings)
+    assert secret not in repr(settings.redacted())
+
+
+@pytest.mark.parametrize("secret", ["*Hunter2pass", "12345678", "Pa ss # word"])
+def test_secrets_never_appear_in_error_messages(secret, tmp_path):
+    # Misplaced or mistyped secrets fail by key name, without echoing the value.
+    cases = [
+        {**SASL, "CALLPULSE_KAFKA__SASL_PASSWORD__X": secret},
+        {**SASL, "CALLPULSE_KAFKA__SASL_PASWORD": secret},
+        {**SASL, "CALLPULSE_ALERTS__WEBHOOK_SECRET__X": secret},
+    ]
+    for environ in cases:
+        with pytest.raises(ConfigError) as error:
+            load_settings(None, environ=environ)
+        assert secret not in str(error.value), environ
+    path = tmp_path / "callpulse.yaml"
+    path.write_text("kafka:\n  sasl_password: 12345678\nalerts:\n  webhook_secret: [87654321]\n")
+    with pytest.raises(ConfigError, match=r"kafka\.sasl_password: expected a string") as error:
+        load_settings(path, environ={})
+    assert "12345678" not in str(error.value)
+    path.write_text("alerts:\n  webhook_secret: [87654321]\n")
+    with pytest.raises(ConfigError, match=r"alerts\.webhook_secret: expected a string") as error:
+        load_settings(path, environ={})
+    assert "87654321" not in str(error.value)
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1))
+def test_any_environment_text_is_a_string_fields_value(text):
+    environ = {**SASL, "CALLPULSE_KAFKA__SASL_PASSWORD": text, "CALLPULSE_WORKER__DATA_DIR": text}
+    settings = load_settings(None, environ=environ)
+    assert settings.kafka.sasl_password == text and settings.worker.data_dir == text
+    assert repr(settings.kafka) == repr(replace(settings.kafka, sasl_password=None))
+
+
+def test_string_fields_from_the_environment_are_not_yaml():
+    merged = apply_env_overrides(
+        {},
+        {
+            "CALLPULSE_WORKER__INSTANCE_ID": "1",  # YAML would make it an int (rejected)
+            "CALLPULSE_TOPICS__EVENTS": "on",  # ... a bool
+            "CALLPULSE_ENGINE__DEFAULTS__TIMEZONE": "Europe/Berlin",
+            "CALLPULSE_ENGINE__QUEUES__SALES__SL_FORMULA": "answered_within_over_answered",
+            "CALLPULSE_ALERTS__WEBHOOK_URL": "",  # empty: unset
+        },
+    )
+    settings = settings_from_dict(merged)
+    assert settings.worker.instance_id == "1"
+    assert settings.topics.events == "on"
+    assert settings.engine.default_queue.timezone == "Europe/Berlin"
+    assert settings.engine.queue("sales").sl_formula == "answered_within_over_answered"
+    assert settings.alerts.webhook_url is None
+
+
+def test_webhook_secret_is_not_in_the_delivery_config_repr():
+    assert "s3cret-key" not in repr(DeliveryConfig(webhook_secret="s3cret-key"))
 
 
 def test_yaml_errors_name_the_file_and_line(tmp_path):
