@@ -10,7 +10,8 @@ module only ties them to the ingest loop's owned partitions:
 - each queue's alert state is saved inside its checkpoint and restored with it, so it
   moves with the queue on a rebalance and survives restarts;
 - pipeline-health rules (consumer lag, dead-letter rate) are evaluated on the same
-  ticker from samples of the worker's own counters (:meth:`AlertHook.watch_pipeline`);
+  ticker from samples of the worker's own counters (:meth:`AlertHook.watch_pipeline`),
+  labelled with the worker's name (:func:`instance_label`);
 - every notification goes to the Kafka alerts topic (acknowledged before the snapshot
   that records it) and to Alertmanager / the webhook through :class:`alerts.delivery.Delivery`.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -31,9 +33,19 @@ from alerts.rules import load_rules
 
 from .inbound import OwnedPartition
 from .self_metrics import WorkerStats
-from .settings import Settings
+from .settings import Settings, WorkerSettings
 
 log = logging.getLogger("callpulse.alerting")
+
+
+def instance_label(worker: WorkerSettings) -> str:
+    """The ``instance`` label of this worker's pipeline-health alerts.
+
+    It must differ between workers, or one worker's ``resolved`` closes another's alert in
+    Alertmanager (same labels). ``web_host:web_port`` does not: every pod binds the same
+    address. So: ``worker.instance_id`` (unique per worker by contract), else the host
+    name with the web port (several workers on one host differ by port)."""
+    return worker.instance_id or f"{socket.gethostname()}:{worker.web_port}"
 
 
 class AlertHook:
@@ -41,7 +53,7 @@ class AlertHook:
         alerts, worker = settings.alerts, settings.worker
         assert alerts.rules_file is not None
         self.rules = load_rules(alerts.rules_file, settings.engine)
-        self.evaluator = Evaluator(self.rules, instance=f"{worker.web_host}:{worker.web_port}")
+        self.evaluator = Evaluator(self.rules, instance=instance_label(worker))
         self.tick_interval = alerts.tick_interval_seconds
         self._publish = publish  # (key, value) -> the alerts topic
         urls = tuple(u.strip() for u in (alerts.alertmanager_urls or "").split(",") if u.strip())

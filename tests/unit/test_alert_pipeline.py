@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from alerts.evaluator import Evaluator
 from alerts.pipeline import PipelineHistory, PipelineSample
 from alerts.promexport import export_rules
 from alerts.source import RuleError
+from consumers.alerting import AlertHook, instance_label
+from consumers.settings import WorkerSettings, settings_from_dict
 
 from .alert_builders import rules_from
 
@@ -85,6 +88,39 @@ def test_consumer_lag_fires_per_worker_and_resolves(tmp_path: Path) -> None:
     assert firing.annotations["summary"] == "10.0.0.7:6066 is 5000 behind"
     assert at(11, 500) == []  # hysteresis: above the clear threshold
     assert at(12, None) == [("resolved", "lag")]  # no partition owned: no evidence
+
+
+def hook_on(host: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **worker) -> AlertHook:
+    """The alert hook of a worker on ``host`` with default settings except ``worker``."""
+    monkeypatch.setattr(socket, "gethostname", lambda: host)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(PIPELINE)
+    settings = settings_from_dict({"alerts": {"rules_file": str(rules)}, "worker": worker})
+    return AlertHook(settings, lambda key, value: None)
+
+
+def test_workers_with_default_settings_alert_under_distinct_instances(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two pods, same settings (same web_host:web_port): each alert must stay its own,
+    # or pod-b's resolve would close pod-a's alert in Alertmanager.
+    firing = {}
+    for host in ("pod-a", "pod-b"):
+        hook, history = hook_on(host, tmp_path, monkeypatch), PipelineHistory(keep=60)
+        for t in (0, 10):
+            notes = hook.evaluator.evaluate_worker(history.record(sample(t, lag=5000)))
+        [firing[host]] = notes
+    assert firing["pod-a"].labels["instance"] == "pod-a:6066"
+    assert firing["pod-b"].labels["instance"] == "pod-b:6066"
+    assert firing["pod-a"].fingerprint != firing["pod-b"].fingerprint
+
+
+def test_instance_id_names_the_worker_when_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = hook_on("pod-a", tmp_path, monkeypatch, instance_id="callpulse-0", web_port=7000)
+    assert hook.evaluator.instance == "callpulse-0"
+    assert instance_label(WorkerSettings(web_port=7000)) == "pod-a:7000"
 
 
 def test_dead_letter_ratio_needs_volume(tmp_path: Path) -> None:
