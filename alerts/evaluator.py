@@ -160,8 +160,12 @@ class Evaluator:
             value = self._value(rule, params, view)
             before = track.phases[:]
             self._step(rule, params, track, value, t)
-            changed = changed or track.phases != before
-            out += self._announce(rule, params, track, queue, value, t)
+            notes = self._announce(rule, params, track, queue, value, t)
+            # Saved with the queue: a phase change, or an announcement (a repeat moves the
+            # repeat timer; the value goes along). A new value alone is not worth a
+            # checkpoint on every tick: a restored one is at most one repeat old.
+            changed = changed or bool(notes) or track.phases != before
+            out += notes
         return out, changed
 
     def _value(self, rule: Rule, params: Params, view: View) -> float | None:

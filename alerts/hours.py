@@ -86,10 +86,13 @@ def parse_hours(where: Where, name: str, data: Any) -> BusinessHours:
         raise holidays_at.error('expected a list of dates, e.g. ["2025-12-25"]')
     holidays = set()
     for i, item in enumerate(raw):
+        spot = holidays_at.item(raw, i)
+        if isinstance(item, datetime):  # YAML reads 2025-12-25 00:00:00 as a datetime
+            # (a datetime is a date too, but never equal to one: it would match no day)
+            raise spot.error(f"expected a whole day YYYY-MM-DD, without a time; got {item}")
         try:
             holidays.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
         except ValueError:
-            spot = holidays_at.item(raw, i)
             raise spot.error(f"expected a date YYYY-MM-DD, got {item!r}") from None
     return BusinessHours(
         name, timezone, tuple(tuple(sorted(day)) for day in weekly), frozenset(holidays)

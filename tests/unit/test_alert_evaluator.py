@@ -186,6 +186,29 @@ def test_restart_in_the_middle_of_for(tmp_path: Path) -> None:
     assert [(n.status, n.ends_at) for n in again.at(12)] == [("resolved", T0 + 12)]
 
 
+def test_a_repeat_is_saved_so_a_restore_does_not_remind_early(tmp_path: Path) -> None:
+    # Checkpoint the way the worker does: only when the evaluator marks the queue changed.
+    rules = waiting_rules(tmp_path)
+    run = Run(rules)
+    enqueue(run, 0, 3)
+    saved = {}
+    for t in range(0, 80):
+        run.at(t)
+        if run.evaluator.changed:
+            saved = {
+                "engine": run.feed.engine.snapshot(),
+                "alerts": run.evaluator.snapshot("sales"),
+            }
+            run.evaluator.changed.clear()
+    assert run.timeline() == [(10, "firing", "warning"), (70, "repeat", "warning")]
+    restarted = Run(rules)
+    restarted.feed.engine.restore(orjson.loads(orjson.dumps(saved["engine"])))
+    restarted.evaluator.restore("sales", orjson.loads(orjson.dumps(saved["alerts"])))
+    for t in range(80, 140):
+        restarted.at(t)
+    assert restarted.timeline() == [(130, "repeat", "warning")]  # not at 80: the 70 was saved
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(

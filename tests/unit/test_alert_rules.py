@@ -92,6 +92,14 @@ def test_a_full_rule_parses_with_overrides(tmp_path: Path) -> None:
             ":7: calendars.office.weekly.mon-fry",
         ),
         ('"2026-12-25"', '"2026-13-25"', ":8: calendars.office.holidays[0]: expected a date"),
+        # a YAML timestamp (a datetime, not a date) would match no day: rejected, not ignored
+        (
+            '"2026-12-25"',
+            "2026-12-25 00:00:00",
+            ":8: calendars.office.holidays[0]: expected a whole day YYYY-MM-DD, without a time",
+        ),
+        ('"2026-12-25"', "2026-12-25T10:00:00Z", ":8: calendars.office.holidays[0]: expected a"),
+        ('"2026-12-25"', '"2026-12-25 00:00"', ":8: calendars.office.holidays[0]: expected a date"),
         ("{value:.0%}", "{valeu:.0%}", ":25: rules[0].annotations.summary: unknown field {valeu}"),
         ("{min_volume: 5,", "{min_volume: -5,", ":23: rules[0].overrides.sales-*.min_volume"),
         (
