@@ -69,7 +69,7 @@ RESTORE = MetricInfo(
 LATENCY = MetricInfo(
     "callpulse_event_apply_latency_seconds",
     "histogram",
-    "Event time to applied, one sample per batch (the batch's newest event).",
+    "Event time to applied, one sample per batch (the batch's oldest event).",
 )
 RENDER = MetricInfo(
     "callpulse_scrape_duration_seconds", "gauge", "Time the previous /metrics render took."
