@@ -14,6 +14,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from .calendar import calendar_for
@@ -80,6 +81,7 @@ ANOMALY_KINDS = (
     "acw_without_end",
     "stuck_call_expired",
     "queue_full",
+    "service_full",
     "stale_agent_event",
     "logout_mid_call",
     "misrouted",
@@ -190,6 +192,7 @@ class QueueState:
         "_pmax",
         "_repeat_window",
         "_ring_index",
+        "_room",
         "_short",
         "_sink",
         "_st",
@@ -251,6 +254,7 @@ class QueueState:
         )
         self._parked: dict[str, Outcome] = {}  # call_id -> outcome waiting for its enqueue
         self._parked_deadline = _INF
+        self._room = self._min_room()  # inserts before a Recent table may be over its limit
 
     # --- applying events ---------------------------------------------------------------
 
@@ -300,14 +304,8 @@ class QueueState:
             if closed:
                 self._emit(closed, self._sink)
             self._sync()
-        # Rotation times are in _next_house; a table that filled up rotates early.
-        ids, phases, callers = self._ids, self._phases, self._callers
-        if (
-            ts >= self._next_house
-            or len(ids.cur) > ids.limit
-            or len(phases.cur) > phases.limit
-            or len(callers.cur) > callers.limit
-        ):
+        # Rotation times are in _next_house (a table that fills up rotates on insert).
+        if ts >= self._next_house:
             self._housekeep(ts)
 
     def _wake(self, at: float) -> None:
@@ -388,7 +386,25 @@ class QueueState:
             self.anomalies["duplicate"] += 1
             return True
         ids.cur[eid] = ev.ts
+        # Each applied event adds at most one entry to each Recent table: check their
+        # size limits on insert, not only when stream time moves (outcomes without their
+        # enqueue never move it).
+        self._room -= 1
+        if self._room <= 0:
+            self._make_room()
         return False
+
+    def _recent_tables(self) -> tuple[Recent, ...]:
+        return (self._ids, self._phases, self._callers)
+
+    def _min_room(self) -> int:
+        return min(table.room() for table in self._recent_tables())
+
+    def _make_room(self) -> None:
+        """A Recent table may be over its size limit: rotate the full ones."""
+        if self._min_room() <= 0:
+            self._housekeep(self._st)
+        self._room = self._min_room()
 
     def _phase_duplicate(self) -> None:
         self.anomalies["duplicate"] += 1
@@ -458,19 +474,29 @@ class QueueState:
             self.anomalies["conflicting_outcome"] += 1
             return None
         phases.cur[cid] = ph | bit
-        if bit == PH_ANS and not ph & PH_END:  # in service at once, even if parked
-            self._in_service[cid] = (ts, ev.agent_id)  # type: ignore[union-attr]
-            if ts < self._oldest_service:
-                self._oldest_service = ts
-                self._wake(ts + self._max_wait)
+        serve = bit == PH_ANS and not ph & PH_END
         if not ph & PH_ENQ:
+            if serve:  # in service at once, even if parked
+                self._serve(cid, ts, ev.agent_id)  # type: ignore[union-attr]
             return self._park(ev)
         on_time = self._advance(ts)
+        if serve:  # after stream time moved: calls stuck in service have left first
+            self._serve(cid, ts, ev.agent_id)  # type: ignore[union-attr]
         enqueued = self._waiting.pop(cid, None)
         if enqueued is None:  # cannot happen: a tracked enqueued call without outcome waits
             enqueued = ts
         self._count_outcome(ev, enqueued, on_time, waited=True)
         return None
+
+    def _serve(self, cid: str, ts: float, agent: str) -> None:
+        """The call is in service from ``ts``; at most max_waiting_calls are tracked."""
+        if len(self._in_service) >= self._max_waiting:
+            self.anomalies["service_full"] += 1
+            return
+        self._in_service[cid] = (ts, agent)
+        if ts < self._oldest_service:
+            self._oldest_service = ts
+            self._wake(ts + self._max_wait)
 
     def _count_outcome(self, ev: Outcome, enqueued: float, on_time: bool, waited: bool) -> None:
         """Book a queue outcome. ``waited``: the call is leaving the waiting list now;
@@ -613,6 +639,7 @@ class QueueState:
             self._keep_active(dropped)
         self._ids.tick(st)
         self._callers.tick(st)
+        self._room = self._min_room()
         self._schedule()
 
     def _schedule(self) -> None:
@@ -662,12 +689,7 @@ class QueueState:
 
     def _keep_active(self, dropped: dict[str, Any]) -> None:
         """Phases of calls still waiting, in service or parked survive a rotation."""
-        phases = self._phases
-        for table in (self._waiting, self._in_service, self._parked):
-            for cid in table:
-                value = dropped.get(cid)
-                if value is not None and cid not in phases:
-                    phases.cur[cid] = value
+        self._phases.carry(dropped, chain(self._waiting, self._in_service, self._parked))
 
     def _emit(
         self, closed: Sequence[tuple[float, float, Counters]], out: list[IntervalSummary]
@@ -816,6 +838,7 @@ class QueueState:
         self._phases.load_json(data["phases"])
         self._ids.load_json(data["ids"])
         self._callers.load_json(data["callers"])
+        self._room = self._min_room()
         self._parked = {cid: _outcome_from_json(v) for cid, v in data["parked"].items()}
         self._parked_deadline = min((ev.ts for ev in self._parked.values()), default=_INF)
         self._parked_deadline += self._grace

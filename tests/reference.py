@@ -300,7 +300,15 @@ def simulate(
     spans: list[Span] = []
     anomalies: Counter[str] = Counter()
 
-    def apply_outcome(o: Event, call: _Call, pos: int, late: bool) -> None:
+    def serve(o: CallAnswered) -> None:
+        # docs/kpis.md: at most max_waiting_calls calls in service are tracked.
+        if len(in_service) >= cfg.max_waiting_calls:
+            anomalies["service_full"] += 1
+        else:
+            in_service[o.call_id] = o.agent_id
+            service_since[o.call_id] = o.ts
+
+    def apply_outcome(o: Event, call: _Call, pos: int, late: bool, parked: bool = False) -> None:
         assert call.enq is not None
         kind = _outcome_kind(o)
         raw = o.ts - call.enq.ts
@@ -312,9 +320,8 @@ def simulate(
             span = call.wait_span
             span.end, span.close_pos = o.ts, pos
             waiting.pop(o.call_id, None)
-        if isinstance(o, CallAnswered) and not call.ended:
-            in_service[o.call_id] = o.agent_id
-            service_since[o.call_id] = o.ts
+        if isinstance(o, CallAnswered) and not call.ended and not parked:
+            serve(o)  # a parked answer was served when it arrived
 
     def clock() -> float | None:
         return max((x for x in (st, adv) if x is not None), default=None)
@@ -431,7 +438,7 @@ def simulate(
                     # enqueued <= t < outcome (docs/kpis.md, time-weighted queue length).
                     span = Span("waiting", e.ts, pos, o.ts, pos, key=e.call_id)
                     spans.append(span)
-                    apply_outcome(o, call, pos, o_late)
+                    apply_outcome(o, call, pos, o_late, parked=True)
                 elif len(waiting) >= cfg.max_waiting_calls:
                     anomalies["queue_full"] += 1
                 else:
@@ -448,8 +455,7 @@ def simulate(
                     # Only the counters wait for the enqueue: the live state (in service)
                     # follows the answer at once, like a late answer's does.
                     if isinstance(e, CallAnswered) and not call.ended:
-                        in_service[e.call_id] = e.agent_id
-                        service_since[e.call_id] = e.ts
+                        serve(e)
                 else:
                     apply_outcome(e, call, pos, late)
             elif isinstance(e, CallTransferred):

@@ -205,3 +205,33 @@ def test_repeat_caller_window() -> None:
     feed.enq(7202, "c4", caller="+2")
     totals = feed.state.totals
     assert (totals["repeat_entered"], totals["entered_with_caller_id"]) == (1, 4)
+
+
+def test_answers_without_enqueue_keep_memory_bounded() -> None:
+    """Outcomes without their enqueue never move stream time, so no rotation by time ever
+    runs: the call tables must still stay within their size limits (checked on insert),
+    and calls in service are capped like waiting calls (anomaly service_full)."""
+    limits = {"max_recent_ids": 1000, "max_waiting_calls": 200, "max_parked_outcomes": 100}
+    feed = Feed(Engine(config(**limits)))
+    n = 20_000
+    for i in range(n):
+        feed.ans(i, f"c{i}")
+    state = feed.state
+    assert state.stream_time is None
+    assert state.calls_in_service == 200
+    assert anomalies(feed) == {"service_full": n - 200, "outcome_without_enqueue": n - 100}
+    assert len(state._parked) == 100
+    # Two generations of at most limit + 1 new ids; phases also keep the live calls'.
+    assert len(state._ids) <= 1000 + 2
+    assert len(state._phases) <= 2 * (1000 // 2 + 1 + 200 + 100)
+
+
+def test_service_full_refuses_the_call_in_service() -> None:
+    feed = Feed(Engine(config(max_waiting_calls=1)))
+    feed.enq(0, "c1")
+    feed.ans(1, "c1")
+    feed.enq(2, "c2")
+    feed.ans(3, "c2")  # counted, but not tracked in service
+    assert feed.state.totals["answered"] == 2 and feed.state.calls_in_service == 1
+    feed.end(10, "c2", talk=7)  # an answered call: no end_without_answer
+    assert anomalies(feed) == {"service_full": 1}

@@ -1062,3 +1062,23 @@ def test_day_start_in_spring_forward_gap() -> None:
     assert ref.day_start(t - 1, qc) == t - 86400 + 1800  # previous day began 02:30 EST
     # That day has 23.5 h: it ends at 02:30 EDT on 03-11.
     assert ref.next_day_start(t, qc) == 1710138600.0
+
+
+@SIDES
+def test_calls_in_service_are_capped(side: str) -> None:
+    """docs/kpis.md: at most max_waiting_calls calls in service; an answer beyond that is
+    anomaly service_full (counted as usual, or parked, but the call is not in service)."""
+    cfg = EngineConfig(max_waiting_calls=1)
+    events = [
+        CallEnqueued("e1", T0, "sales", "c1"),
+        CallAnswered("e2", T0 + 5, "sales", "c1", "a1"),
+        CallAnswered("e3", T0 + 6, "sales", "c2", "a1"),  # parked, refused in service
+        CallEnqueued("e4", T0 + 1, "sales", "c2"),
+        CallEnded("e5", T0 + 30, "sales", "c1", "a1", talk_seconds=25.0),
+        CallEnqueued("e6", T0 + 31, "sales", "c3"),
+        CallAnswered("e7", T0 + 40, "sales", "c3", "a1"),  # room again
+    ]
+    r = read(side, events, T0 + 40, cfg=cfg)
+    assert r.today["answered"] == 3
+    assert r.in_service == 1  # c3
+    assert r.anomalies == {"service_full": 1}
