@@ -178,6 +178,7 @@ class QueueState:
         "_in_service",
         "_late_before",
         "_ledger",
+        "_logouts",
         "_max_parked",
         "_max_wait",
         "_max_waiting",
@@ -252,6 +253,8 @@ class QueueState:
         self._callers = Recent(
             self._repeat_window + engine_cfg.grace_seconds, engine_cfg.max_repeat_callers
         )
+        # agent_id -> ts of its logout: an older event of a logged-out agent is stale.
+        self._logouts = Recent(engine_cfg.dedupe_horizon_seconds, engine_cfg.max_recent_ids)
         self._parked: dict[str, Outcome] = {}  # call_id -> outcome waiting for its enqueue
         self._parked_deadline = _INF
         self._room = self._min_room()  # inserts before a Recent table may be over its limit
@@ -395,7 +398,7 @@ class QueueState:
         return False
 
     def _recent_tables(self) -> tuple[Recent, ...]:
-        return (self._ids, self._phases, self._callers)
+        return (self._ids, self._phases, self._callers, self._logouts)
 
     def _min_room(self) -> int:
         return min(table.room() for table in self._recent_tables())
@@ -593,13 +596,21 @@ class QueueState:
         aid = ev.agent_id
         agents = self._agents
         agent = agents.get(aid)
-        if agent is not None and ts < agent.since:
+        if agent is not None:
+            since = agent.since
+        else:  # logged out (or unknown): its logout, if recent, is its latest event
+            logouts = self._logouts
+            since = logouts.cur.get(aid)
+            if since is None:
+                since = logouts.prev.get(aid, -_INF)
+        if ts < since:
             self.anomalies["stale_agent_event"] += 1
             return None
         new = _STATE_INDEX[ev.state]
         counts = self._agent_counts
         if agent is None:
             if new < 0:
+                self._logouts.cur[aid] = ts
                 return None
             agents[aid] = Agent(new, ts)
         else:
@@ -611,6 +622,7 @@ class QueueState:
             self._timeline(AGENT_NETS[old], -1.0, ts)
             if new < 0:
                 del agents[aid]
+                self._logouts.cur[aid] = ts
                 if any(a == aid for _, a in self._in_service.values()):
                     self.anomalies["logout_mid_call"] += 1
                 return None
@@ -639,6 +651,7 @@ class QueueState:
             self._keep_active(dropped)
         self._ids.tick(st)
         self._callers.tick(st)
+        self._logouts.tick(st)
         self._room = self._min_room()
         self._schedule()
 
@@ -650,6 +663,7 @@ class QueueState:
             self._phases.rotate_at,
             self._ids.rotate_at,
             self._callers.rotate_at,
+            self._logouts.rotate_at,
         )
         self._next_work = min(self._ledger.next_boundary, self._next_house)
 
@@ -815,6 +829,7 @@ class QueueState:
             "phases": self._phases.to_json(),
             "ids": self._ids.to_json(),
             "callers": self._callers.to_json(),
+            "logouts": self._logouts.to_json(),
             "parked": {cid: _outcome_to_json(ev) for cid, ev in self._parked.items()},
             "ledger": self._ledger.to_json(),
         }
@@ -838,6 +853,8 @@ class QueueState:
         self._phases.load_json(data["phases"])
         self._ids.load_json(data["ids"])
         self._callers.load_json(data["callers"])
+        if "logouts" in data:  # absent from snapshots older than the logout tombstones
+            self._logouts.load_json(data["logouts"])
         self._room = self._min_room()
         self._parked = {cid: _outcome_from_json(v) for cid, v in data["parked"].items()}
         self._parked_deadline = min((ev.ts for ev in self._parked.values()), default=_INF)

@@ -292,6 +292,10 @@ def simulate(
     calls: dict[str, _Call] = {}
     callers: dict[str, list[float]] = {}  # caller -> ts of applied enqueues
     agents: dict[str, tuple[str, float]] = {}
+    # agent -> ts of its logout. The engine remembers a logout for at least the dedupe
+    # horizon of stream time; the streams never bring an agent event older than a logout
+    # later than that, so keeping it forever gives the same numbers.
+    logouts: dict[str, float] = {}
     agent_span: dict[str, Span] = {}
     waiting: dict[str, float] = {}
     in_service: dict[str, str | None] = {}
@@ -322,6 +326,12 @@ def simulate(
             waiting.pop(o.call_id, None)
         if isinstance(o, CallAnswered) and not call.ended and not parked:
             serve(o)  # a parked answer was served when it arrived
+
+    def agent_since(agent: str) -> float:
+        """The ts of the agent's latest applied event (its logout once logged out)."""
+        if agent in agents:
+            return agents[agent][1]
+        return logouts.get(agent, -math.inf)
 
     def clock() -> float | None:
         return max((x for x in (st, adv) if x is not None), default=None)
@@ -389,8 +399,9 @@ def simulate(
                 del in_service[cid], service_since[cid]
                 anomalies["stuck_call_expired"] += 1
 
-        if isinstance(e, AgentStateChanged) and e.ts < agents.get(e.agent_id, ("", -math.inf))[1]:
-            # Older than the agent's current state: ignored (but judged late like any other).
+        if isinstance(e, AgentStateChanged) and e.ts < agent_since(e.agent_id):
+            # Older than the agent's current state or its logout: ignored (but judged late
+            # like any other).
             anomalies["stale_agent_event"] += 1
         elif isinstance(e, AgentStateChanged):
             cur = agents.get(e.agent_id)
@@ -399,6 +410,7 @@ def simulate(
                 span.end, span.close_pos = e.ts, pos
             if e.state == AgentState.LOGGED_OUT:
                 agents.pop(e.agent_id, None)
+                logouts[e.agent_id] = e.ts
                 if any(a == e.agent_id for a in in_service.values()):
                     anomalies["logout_mid_call"] += 1
             else:

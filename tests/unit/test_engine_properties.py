@@ -357,15 +357,11 @@ def scenarios(draw: st.DrawFn, max_calls: int = 30, perturb: bool = True) -> Sce
                     )
                 )
                 notes.append(f"{e.call_id}: ended re-sent with another id")
-            if (
-                isinstance(e, AgentStateChanged)
-                and on_time
-                and e.state != AgentState.LOGGED_OUT
-                and rnd.random() < 0.15
-            ):
+            if isinstance(e, AgentStateChanged) and on_time and rnd.random() < 0.15:
+                # Right after a state change or a logout: an older event of the agent.
                 stale = replace(e, id=eid(), ts=e.ts - u(0.25, jitter), state=AgentState.NOT_READY)
                 extra.append(_Item(stale, it.entity, key=(it.key[0], it.key[1] + 0.5)))
-                notes.append(f"{e.agent_id}: stale state event")
+                notes.append(f"{e.agent_id}: stale state event after {e.state.value}")
         for it in items:
             if rnd.random() < 0.1:  # re-delivery of the same record
                 extra.append(
@@ -1036,6 +1032,26 @@ def test_stale_agent_event_redelivered(side: str) -> None:
     r = read(side, events, T0 + 20)
     assert r.anomalies == {"stale_agent_event": 1, "duplicate": 1}
     assert r.agents == {"available": 1}
+
+
+@SIDES
+def test_agent_event_older_than_the_logout_is_stale(side: str) -> None:
+    """docs/kpis.md: an agent event older than the agent's latest applied event is stale,
+    a logout included (remembered for the dedupe horizon): a1 does not come back."""
+    events = [
+        AgentStateChanged("a1", T0, "a1", AgentState.AVAILABLE, ("sales",)),
+        AgentStateChanged("a2", T0 + 20, "a1", AgentState.LOGGED_OUT, ("sales",)),
+        AgentStateChanged("a3", T0 + 15, "a1", AgentState.AVAILABLE, ("sales",)),
+        # The logout of an agent never seen is remembered too.
+        AgentStateChanged("b1", T0 + 30, "b1", AgentState.LOGGED_OUT, ("sales",)),
+        AgentStateChanged("b2", T0 + 25, "b1", AgentState.NOT_READY, ("sales",)),
+        # Newer than the logout: back in.
+        AgentStateChanged("a4", T0 + 40, "a1", AgentState.AVAILABLE, ("sales",)),
+    ]
+    r = read(side, events, T0 + 40)
+    assert r.agents == {"available": 1}
+    assert r.today["agents_available_seconds"] == pytest.approx(20.0)
+    assert r.anomalies == {"stale_agent_event": 2}
 
 
 @SIDES
