@@ -2,10 +2,11 @@
 
 A business day starts at the local time ``business_day_start`` (``HH:MM``) in the queue's
 IANA time zone, so it lasts 23, 24 or 25 hours. Interval boundaries are the instants at
-which the local wall clock shows ``business_day_start + k·interval``; a 1-day interval is
-the business day. A wall time that does not exist (spring-forward gap) maps to the first
-instant after the gap; one that occurs twice (fall-back) is a boundary at both instants,
-except a business-day start, which is the first occurrence.
+which the local wall clock shows ``business_day_start + k·interval``. A wall time that does
+not exist (spring-forward gap) maps to the first instant after the gap; one that occurs
+twice (fall-back) is a boundary at both instants, except that a business day starts at
+the first occurrence only, and a 1-day interval is the business day (never split, even
+when the day starts in the repeated hour).
 
 Everything is computed once per business day and cached, so the engine's hot path only
 compares floats.
@@ -72,6 +73,10 @@ class BusinessCalendar:
         start, end = self._start_of(day), self._start_of(day + timedelta(days=1))
         wall0 = datetime(day.year, day.month, day.day) + self.day_start
         steps = round(86400 / self.interval)
+        if steps <= 1:
+            # A 1-day interval is the business day: a start in a fall-back overlap is its
+            # first occurrence only (the grid below would add the second one too).
+            return self._cache(day, (start, end))
         # A day is 24 h of wall time give or take a DST shift (at most 2 h): look at the
         # wall times 2 h either side too and keep the instants inside the day.
         margin = -(-7200 // round(self.interval))
@@ -80,7 +85,9 @@ class BusinessCalendar:
             for t in wall_to_instants(wall0 + timedelta(seconds=k * self.interval), self.tz):
                 if start < t < end:
                     found.add(t)
-        bounds = tuple(sorted(found))
+        return self._cache(day, tuple(sorted(found)))
+
+    def _cache(self, day: date, bounds: tuple[float, ...]) -> tuple[float, ...]:
         if len(self._days) >= 16:  # a queue only ever needs the current and previous days
             self._days.clear()
         self._days[day] = bounds

@@ -116,11 +116,13 @@ WINDOW_SETS = (
     ((("15m", 900.0),), 6),
 )
 # (timezone, business_day_start, a date): UTC; a spring-forward day whose start 02:30
-# does not exist (-> 03:00 EDT); a fall-back (25 h) day; a +05:30 zone.
+# does not exist (-> 03:00 EDT); a fall-back (25 h) day, also one whose start occurs twice;
+# a +05:30 zone.
 DAYS = (
     ("UTC", "00:00", date(2024, 5, 14)),
     ("America/New_York", "02:30", date(2024, 3, 10)),
     ("America/New_York", "02:30", date(2024, 11, 3)),
+    ("America/New_York", "01:30", date(2024, 11, 3)),  # the start falls in the repeated hour
     ("Europe/Paris", "00:00", date(2024, 10, 27)),
     ("Asia/Kolkata", "06:00", date(2024, 5, 14)),
     ("Australia/Lord_Howe", "00:00", date(2024, 10, 6)),  # 30-min DST shift

@@ -229,3 +229,20 @@ def test_today_resets_at_the_local_business_day_start() -> None:
     assert end - start == 24 * 3600
     start, end = calendar.day_bounds(feed.t0)
     assert end - start == 25 * 3600
+
+
+def test_one_day_interval_is_the_business_day_on_a_fall_back_day() -> None:
+    """A 1d interval is the business day even when its start (01:30) falls in the
+    repeated hour: the second 01:30 is not a boundary (the start is its first occurrence)."""
+    tz = "America/New_York"
+    engine = Engine(config(interval="1d", defaults={"timezone": tz, "business_day_start": "01:30"}))
+    feed = Feed(engine, t0=local(tz, 2026, 11, 1, 1, 30))
+    feed.enq(60, "c1")
+    feed.abd(3600 + 60, "c1")  # 01:31 EST: after the second 01:30
+    (summary,) = engine.flush()
+    assert summary.start == feed.t0
+    assert summary.end == local(tz, 2026, 11, 2, 1, 30)
+    assert summary.end - summary.start == 25 * 3600
+    # Shorter intervals keep both occurrences of a grid time as boundaries.
+    calendar = BusinessCalendar(tz, "01:30", 3600)
+    assert calendar.interval_bounds(feed.t0 + 3600 + 60)[0] == local(tz, 2026, 11, 1, 1, 30, fold=1)
