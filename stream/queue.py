@@ -437,7 +437,9 @@ class QueueState:
         if ph & PH_OUTCOME:  # claimed, or dropped: the call does not wait
             phases.cur[cid] = ph | PH_ENQ
         elif len(waiting) >= self._max_waiting:
-            self.anomalies["queue_full"] += 1  # refused: not tracked
+            # Refused: not tracked, but its enqueue is known (its outcome is not parked).
+            phases.cur[cid] = ph | PH_ENQ
+            self.anomalies["queue_full"] += 1
         else:
             phases.cur[cid] = ph | PH_ENQ
             waiting[cid] = ts
@@ -486,8 +488,8 @@ class QueueState:
         if serve:  # after stream time moved: calls stuck in service have left first
             self._serve(cid, ts, ev.agent_id)  # type: ignore[union-attr]
         enqueued = self._waiting.pop(cid, None)
-        if enqueued is None:  # cannot happen: a tracked enqueued call without outcome waits
-            enqueued = ts
+        if enqueued is None:  # refused by a full queue (queue_full): its wait is unknown
+            return None
         self._count_outcome(ev, enqueued, on_time, waited=True)
         return None
 

@@ -223,6 +223,7 @@ class _Call:
     wait_span: Span | None = None
     dropped: str | None = None  # kind of its outcome, expired before the enqueue came
     expired: bool = False  # dropped from waiting as stuck: an outcome now is unknown
+    refused: bool = False  # queue_full: not tracked, its outcome is not counted
 
 
 @dataclass
@@ -453,6 +454,7 @@ def simulate(
                     apply_outcome(o, call, pos, o_late, parked=True)
                 elif len(waiting) >= cfg.max_waiting_calls:
                     anomalies["queue_full"] += 1
+                    call.refused = True
                 else:
                     waiting[e.call_id] = e.ts
                     call.wait_span = Span("waiting", e.ts, pos, key=e.call_id)
@@ -466,6 +468,12 @@ def simulate(
                     call.parked = (e, pos)
                     # Only the counters wait for the enqueue: the live state (in service)
                     # follows the answer at once, like a late answer's does.
+                    if isinstance(e, CallAnswered) and not call.ended:
+                        serve(e)
+                elif call.refused:
+                    # Its wait is unknown: not counted; but the outcome is known (later
+                    # outcomes conflict) and an answer puts the call in service.
+                    call.outcome = _outcome_kind(e)
                     if isinstance(e, CallAnswered) and not call.ended:
                         serve(e)
                 else:

@@ -1100,3 +1100,22 @@ def test_calls_in_service_are_capped(side: str) -> None:
     assert r.today["answered"] == 3
     assert r.in_service == 1  # c3
     assert r.anomalies == {"service_full": 1}
+
+
+@SIDES
+def test_outcome_of_a_refused_call_is_not_counted(side: str) -> None:
+    """docs/kpis.md: a call refused by a full queue (queue_full) is entered but not
+    tracked; its enqueue is known, so its outcome is neither parked nor an outcome without
+    enqueue, and it is not counted (its wait is unknown): one anomaly for the call."""
+    cfg = EngineConfig(max_waiting_calls=1)
+    events = [
+        CallEnqueued("e1", T0, "sales", "c1"),
+        CallEnqueued("e2", T0 + 1, "sales", "c2"),  # refused
+        CallAnswered("e3", T0 + 10, "sales", "c2", "a1"),
+        CallAbandoned("e4", T0 + 11, "sales", "c2"),  # conflicts with the answer
+        CallAbandoned("e5", T0 + 200, "sales", "c1"),
+    ]
+    r = read(side, events, T0 + 200, cfg=cfg)
+    assert (r.today["entered"], r.today["offered"], r.today["abandoned"]) == (2, 1, 1)
+    assert r.in_service == 1  # c2
+    assert r.anomalies == {"queue_full": 1, "conflicting_outcome": 1}
