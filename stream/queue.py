@@ -388,7 +388,10 @@ class QueueState:
         if seen is not None and seen >= self._st - self._horizon:
             self.anomalies["duplicate"] += 1
             return True
-        ids.cur[eid] = ev.ts
+        # Remembered at the later of its ts and stream time: a late event re-delivered
+        # after it is a duplicate as well (its ts may be older than the horizon).
+        ts = ev.ts
+        ids.cur[eid] = ts if ts > self._st else self._st
         # Each applied event adds at most one entry to each Recent table: check their
         # size limits on insert, not only when stream time moves (outcomes without their
         # enqueue never move it).

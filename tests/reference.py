@@ -362,7 +362,8 @@ def simulate(
             anomalies["duplicate"] += 1
             st_after.append(st)
             continue
-        seen[e.id] = e.ts
+        # Remembered at max(ts, stream time): a late event's re-delivery is a duplicate.
+        seen[e.id] = e.ts if st is None else max(st, e.ts)
         late = st is not None and e.ts < st - grace
         counted_late = late or closed_interval(e.ts)
         # An outcome that is parked is judged late when it is applied, not on arrival.

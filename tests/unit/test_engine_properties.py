@@ -1119,3 +1119,18 @@ def test_outcome_of_a_refused_call_is_not_counted(side: str) -> None:
     assert (r.today["entered"], r.today["offered"], r.today["abandoned"]) == (2, 1, 1)
     assert r.in_service == 1  # c2
     assert r.anomalies == {"queue_full": 1, "conflicting_outcome": 1}
+
+
+@SIDES
+def test_redelivered_late_event_is_a_duplicate(side: str) -> None:
+    """docs/kpis.md: an id is remembered at max(ts, stream time when applied). The
+    transfer at +100 arrives at stream time +1000, older than the dedupe horizon (600 s);
+    its re-delivery is a duplicate, not a second late event."""
+    events = [
+        CallEnqueued("e1", T0 + 1000, "sales", "c0"),
+        CallTransferred("e2", T0 + 100, "sales", "c1", "a1", "support"),
+        CallTransferred("e2", T0 + 100, "sales", "c1", "a1", "support"),
+    ]
+    r = read(side, events, T0 + 1000)
+    assert r.today["transferred"] == 1
+    assert r.anomalies == {"late": 1, "duplicate": 1}
