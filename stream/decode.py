@@ -202,6 +202,9 @@ def _parse_rfc3339(value: str) -> float:
         value = value[:end] + "+00:00"
     elif value[-6] in "+-" and value[-3] == ":":
         end = size - 6
+        # fromisoformat takes "+01:60" as +02:00; RFC 3339 (and the schema) do not.
+        if not value[-2:].isdigit() or value[-2] > "5":
+            raise ValueError("UTC offset minutes must be 00..59")
     else:
         raise ValueError("missing UTC offset (Z or ±HH:MM)")
     # Between the seconds (which end at index 19) and the offset: nothing, or a fraction.

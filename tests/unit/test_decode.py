@@ -312,6 +312,8 @@ BAD = [
     bad("space", at("2026-11-23 09:15:02Z"), "bad_timestamp", "ts", BOTH),
     bad("no_seconds", at("2026-11-23T09:15Z"), "bad_timestamp", "ts", BOTH),
     bad("basic_offset", at("2026-11-23T09:15:02+0100"), "bad_timestamp", "ts", BOTH),
+    bad("offset_minute_60", at("2026-11-23T09:15:02+01:60"), "bad_timestamp", "ts", BOTH),
+    bad("offset_minute_99", at("2026-11-23T09:15:02-03:99"), "bad_timestamp", "ts", BOTH),
     bad("ten_digits", at("2026-11-23T09:15:02.1234567890Z"), "bad_timestamp", "ts", BOTH),
     bad("words", at("yesterday"), "bad_timestamp", "ts", BOTH),
     bad("february_30", at("2026-02-30T09:15:02Z"), "bad_timestamp", "ts", DECODER_ONLY),
