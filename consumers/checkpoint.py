@@ -142,9 +142,12 @@ class CheckpointRound:
     nothing is counted twice or lost. A queue changed again after its slice is dirty again
     and goes into the next round.
 
-    The round is complete when every snapshot, and every send read before it started
-    (``pending``: dead letters, interval summaries, alerts), is acknowledged; only then
-    are the commit points committed.
+    Side effects of records (dead letters, interval summaries, alerts: the sends that
+    ``collect`` hands over) are acknowledged before any snapshot that covers their records
+    is written: a snapshot is durable on its own, and a restore skips what it covers, so a
+    send lost after it would be lost for good. Each slice therefore first waits for the
+    sends queued so far (usually long done). The commit points are committed once every
+    snapshot and send of the round is acknowledged.
     """
 
     def __init__(
@@ -152,12 +155,14 @@ class CheckpointRound:
         store: SnapshotStore,
         parts: Iterable[OwnedPartition],
         snapshot: Snapshotter,
-        pending: list[Awaitable[Any]],
+        collect: Callable[[], list[Awaitable[Any]]],
     ) -> None:
         self.started = time.monotonic()
         self._store = store
         self._snapshot = snapshot
-        self._sends = pending
+        self._collect = collect
+        self._sends = collect()
+        self._settled = 0  # sends before this index are acknowledged
         self._acks: list[asyncio.Future[Any]] = []
         self.commit_points: dict[int, int] = {}
         self._parts: list[OwnedPartition] = []
@@ -179,6 +184,7 @@ class CheckpointRound:
     async def take(self, budget: float) -> None:
         """Snapshot queues for about ``budget`` seconds (at least one, if any is left)."""
         deadline = time.perf_counter() + budget
+        await self._settle_sends()
         while self._todo:
             part, queue = self._todo.popleft()
             state = self._snapshot(part, queue)
@@ -187,6 +193,13 @@ class CheckpointRound:
             )
             if time.perf_counter() >= deadline:
                 return
+
+    async def _settle_sends(self) -> None:
+        """Wait until every send queued so far is acknowledged (raises its error)."""
+        self._sends.extend(self._collect())
+        for sent in self._sends[self._settled :]:
+            await (await sent)
+        self._settled = len(self._sends)
 
     def acked(self) -> bool:
         """Everything taken and acknowledged: complete() will not wait (except to commit)."""
@@ -199,8 +212,6 @@ class CheckpointRound:
     async def complete(self, consumer: AIOKafkaConsumer, topic: str) -> None:
         """Take what is left, wait for every acknowledgement, then commit."""
         await self.take(float("inf"))
-        for sent in self._sends:
-            await (await sent)
         for ack in self._acks:
             await ack
         now = time.time()

@@ -21,6 +21,9 @@ MISSING_KEY = "missing_key"
 BAD_QUEUE_NAME = "bad_queue_name"
 QUEUE_LIMIT = "queue_limit"
 KEY_MISMATCH = "key_mismatch"
+# An unexpected error while applying a valid record: dead-lettered (and logged with its
+# traceback) so one odd record cannot crash-loop the worker.
+INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(slots=True)
@@ -47,6 +50,8 @@ class OwnedPartition:
     last_offset: int = -1  # last record handled (applied, skipped or dead-lettered)
     flushed_offset: int = -1  # last offset covered by a durable snapshot
     dirty: set[str] = field(default_factory=set)  # queues changed since the last snapshot
+    touched: set[str] = field(default_factory=set)  # queues changed by the current batch
+    read_position: int = 0  # next offset to read (past transaction markers too)
     stream_time: float = 0.0  # largest event ts applied in this partition
     snapshot_at: float | None = None  # wall time of the last durable snapshot
 
@@ -112,14 +117,14 @@ class RecordHandler:
         if queue not in queues_of(event):
             raise Rejected(KEY_MISMATCH, f"record key {queue!r} is not a queue the event names")
         engine = part.engine
-        if queue not in engine.queues:
-            if self.queue_count.value >= self.limits.max_queues:
-                raise Rejected(
-                    QUEUE_LIMIT, f"worker already owns max_queues={self.limits.max_queues}"
-                )
-            self.queue_count.value += 1
+        new_queue = queue not in engine.queues
+        if new_queue and self.queue_count.value >= self.limits.max_queues:
+            raise Rejected(QUEUE_LIMIT, f"worker already owns max_queues={self.limits.max_queues}")
         engine.apply(event, only_queue=queue)
+        if new_queue:
+            self.queue_count.value += 1
         part.dirty.add(queue)
+        part.touched.add(queue)
         if event.ts > part.stream_time:
             part.stream_time = event.ts
         self.applied += 1

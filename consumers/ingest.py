@@ -23,6 +23,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Iterable
 
 import orjson
@@ -34,7 +35,7 @@ from stream.queue import IntervalSummary
 
 from .alerting import AlertHook
 from .checkpoint import CheckpointRound, SnapshotStore
-from .inbound import Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
+from .inbound import INTERNAL_ERROR, Limits, OwnedPartition, QueueCount, RecordHandler, Rejected
 from .kafka_options import client_options
 from .self_metrics import WorkerStats
 from .settings import Settings
@@ -46,6 +47,9 @@ SNAPSHOT_BATCH_BYTES = 1024 * 1024  # the broker's default max.message.bytes is 
 # Checkpoint work per loop turn: ~10 queue snapshots of a busy queue, a few ms of delay for
 # the events behind them (bench/README.md, worker latency).
 SLICE_SECONDS = 0.005
+POSITION_SECONDS = 1.0  # how often read positions are refreshed (lag, alert clocks)
+ALERT_CHUNK = 50  # queues evaluated between deadline checks of an alert slice
+RESTORE_RETRY_SECONDS = 5.0
 
 
 def dead_letter_headers(reason: str, detail: str, partition: int, offset: int) -> list:
@@ -92,6 +96,13 @@ class IngestLoop(ConsumerRebalanceListener):
         self._round: CheckpointRound | None = None
         self._last_round = time.monotonic()  # start of the last checkpoint round
         self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()  # run() has returned: the final flush may start
+        self._stopped.set()  # (not running yet)
+        self._unrestored: set[TopicPartition] = set()  # assigned, restore failed: retried
+        self._next_restore_try = 0.0
+        # Positions and time-driven alerts: every second, or the alert tick if shorter.
+        self._tick_seconds = min(POSITION_SECONDS, settings.alerts.tick_interval_seconds)
+        self._alert_work: deque[tuple[OwnedPartition, list[str], float | None]] = deque()
         # Alert rules (docs/alerts.md): evaluated after each batch and on a ticker.
         self.alerts = (
             AlertHook(settings, self._publish_alert) if settings.alerts.rules_file else None
@@ -136,6 +147,8 @@ class IngestLoop(ConsumerRebalanceListener):
 
     async def stop(self) -> None:
         self._stopping.set()
+        # The loop finishes its turn first: a checkpoint round must not run beside the flush.
+        await self._stopped.wait()
         if self.alerts is not None:
             await self.alerts.stop()
         if self._consumer is not None:
@@ -163,8 +176,36 @@ class IngestLoop(ConsumerRebalanceListener):
         log.info("revoked partitions %s", sorted(p.partition for p in parts))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        tps = [tp for tp in assigned if tp.partition not in self.owned]
+        if not tps:
+            return
         self.ready = False
-        wanted = sorted(tp.partition for tp in assigned if tp.partition not in self.owned)
+        try:
+            await self._restore(tps)
+        except Exception as error:  # aiokafka would only log it and leave them unowned
+            # Not read until restored (paused, not refetched in a loop); retried from run().
+            log.error("restoring partitions %s failed, retrying: %r", sorted(tp.partition
+                      for tp in tps), error)  # fmt: skip
+            self.stats.restore_failures += 1
+            assert self._consumer is not None
+            self._unrestored.update(tps)
+            self._consumer.pause(*tps)
+            self._next_restore_try = time.monotonic() + RESTORE_RETRY_SECONDS
+            return
+        self.ready = not self._unrestored
+
+    async def _retry_restore(self) -> None:
+        assert self._consumer is not None
+        tps = [tp for tp in self._unrestored if tp in self._consumer.assignment()]
+        self._unrestored.clear()
+        if tps:
+            self._consumer.resume(*tps)
+            await self.on_partitions_assigned(tps)
+        else:
+            self.ready = True
+
+    async def _restore(self, tps: list[TopicPartition]) -> None:
+        wanted = sorted(tp.partition for tp in tps)
         started = time.monotonic()
         assert self._store is not None and self._restorer is not None
         assert self._consumer is not None
@@ -181,6 +222,7 @@ class IngestLoop(ConsumerRebalanceListener):
             committed = await self._consumer.committed(TopicPartition(topic, part.partition))
             if committed is not None:  # reading resumes there: the lag counts from it
                 part.last_offset = part.flushed_offset = committed - 1
+                part.read_position = committed
             part.stream_time = max(
                 (q.stream_time or 0.0 for q in engine.queues.values()), default=0.0
             )
@@ -194,7 +236,6 @@ class IngestLoop(ConsumerRebalanceListener):
         gc.collect()
         gc.freeze()
         self.stats.last_restore_seconds = time.monotonic() - started
-        self.ready = True
         log.info(
             "assigned partitions %s, restored in %.2fs", wanted, self.stats.last_restore_seconds
         )
@@ -223,10 +264,18 @@ class IngestLoop(ConsumerRebalanceListener):
         if self.alerts is not None:
             self.alerts.forget(list(part.engine.queues))
         self.queue_count.value -= len(part.engine.queues)
+        self._alert_work = deque(w for w in self._alert_work if w[0] is not part)
 
     # --- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self._stopped.clear()
+        try:
+            await self._run()
+        finally:
+            self._stopped.set()
+
+    async def _run(self) -> None:
         assert self._consumer is not None
         next_tick = time.monotonic()
         needs_rewind = False
@@ -235,10 +284,12 @@ class IngestLoop(ConsumerRebalanceListener):
                 if needs_rewind:
                     await self._rewind()
                     needs_rewind = False
-                # While a checkpoint has queues left to take, do not idle in getmany.
-                taking = self._round is not None and self._round.queues > 0
+                if self._unrestored and time.monotonic() >= self._next_restore_try:
+                    await self._retry_restore()
+                # While a checkpoint or alert work is under way, do not idle in getmany.
+                busy = (self._round is not None and self._round.queues > 0) or self._alert_work
                 batches = await self._consumer.getmany(
-                    timeout_ms=0 if taking else 100,
+                    timeout_ms=0 if busy else 100,
                     max_records=self.settings.worker.batch_max_records,
                 )
                 for tp, records in batches.items():
@@ -249,9 +300,12 @@ class IngestLoop(ConsumerRebalanceListener):
                         # Fetched while the partition's restore is still running: read
                         # these again once it is owned.
                         self._consumer.seek(tp, records[0].offset)
-                if self.alerts is not None and time.monotonic() >= next_tick:
-                    next_tick = time.monotonic() + self.alerts.tick_interval
-                    self._alert_tick()
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self._tick_seconds
+                    await self._update_positions()
+                    if self.alerts is not None and not self._alert_work:
+                        self._plan_alert_tick()
+                self._alert_step()
                 await self._checkpoint_step()
             except KafkaError as error:
                 # Something read since the last flush may not be durable (a dead letter, an
@@ -260,6 +314,16 @@ class IngestLoop(ConsumerRebalanceListener):
                 log.warning("kafka error, rewinding to the last checkpoint: %s", error)
                 needs_rewind = True
                 await asyncio.sleep(1.0)
+
+    async def _update_positions(self) -> None:
+        """Read positions, which move past transaction markers that no record shows."""
+        assert self._consumer is not None
+        topic = self.settings.topics.events
+        for part in list(self.owned.values()):
+            tp = TopicPartition(topic, part.partition)
+            if tp in self._consumer.assignment() and tp not in self._unrestored:
+                position = await self._consumer.position(tp)
+                part.read_position = max(part.read_position, position)
 
     def _consume(self, part: OwnedPartition, records: list) -> None:
         handle = self.handler.handle
@@ -270,26 +334,46 @@ class IngestLoop(ConsumerRebalanceListener):
             except Rejected as rejected:
                 self._dead_letter(part, record, rejected)
                 continue
+            except Exception as error:  # a bug: keep the record and the loop, say so loudly
+                log.exception("applying partition %d offset %d failed", part.partition,
+                              record.offset)  # fmt: skip
+                self._dead_letter(part, record, Rejected(INTERNAL_ERROR, repr(error)))
+                continue
             if oldest_ts is None or (ts is not None and ts < oldest_ts):
                 oldest_ts = ts
         self.stats.consumed += len(records)
+        part.read_position = max(part.read_position, records[-1].offset + 1)
         # One latency sample per batch keeps the hot path lean; the batch's oldest event
         # is the one that waited longest, so the histogram errs high, not low.
         if oldest_ts is not None:
             self.stats.observe_latency(time.time() - oldest_ts)
         self._publish_intervals(part.engine.take_closed())
         if self.alerts is not None:  # the queues this batch changed, at their stream time
-            self.alerts.evaluate(part, part.dirty, None)
+            self.alerts.evaluate(part, part.touched, None)
+        part.touched.clear()
 
-    def _alert_tick(self) -> None:
-        """Time-driven alert conditions: wall time when caught up, else stream time."""
-        assert self.alerts is not None
+    def _plan_alert_tick(self) -> None:
+        """Time-driven alert conditions (a wait that keeps growing, a silent feed) for every
+        owned queue, at wall time when caught up, else stream time. Done a slice per loop
+        turn (_alert_step): thousands of queues x rules would hold the loop for 100s of ms."""
         now = time.time()
         for part in list(self.owned.values()):
             caught_up = _lag_of(self._consumer, self.settings.topics.events, part) == 0
-            self.alerts.evaluate(
-                part, set(part.engine.queues), now if caught_up else part.stream_time
+            self._alert_work.append(
+                (part, list(part.engine.queues), now if caught_up else part.stream_time)
             )
+
+    def _alert_step(self) -> None:
+        assert self.alerts is not None or not self._alert_work
+        deadline = time.perf_counter() + SLICE_SECONDS
+        while self._alert_work and time.perf_counter() < deadline:
+            part, queues, now = self._alert_work[0]
+            chunk, rest = queues[:ALERT_CHUNK], queues[ALERT_CHUNK:]
+            self.alerts.evaluate(part, set(chunk), now)  # type: ignore[union-attr]
+            if rest:
+                self._alert_work[0] = (part, rest, now)
+            else:
+                self._alert_work.popleft()
 
     def _publish_alert(self, key: bytes, value: bytes) -> None:
         assert self._producer is not None
@@ -348,8 +432,13 @@ class IngestLoop(ConsumerRebalanceListener):
             if closed:
                 part.dirty.update(s.queue for s in closed)
                 self._publish_intervals(closed)
+        return CheckpointRound(self._store, parts, self._queue_snapshot, self._take_pending)
+
+    def _take_pending(self) -> list[Awaitable]:
+        """Sends queued so far (dead letters, intervals, alerts): a round waits for them
+        before it writes a snapshot that covers their records."""
         pending, self._pending = self._pending, []
-        return CheckpointRound(self._store, parts, self._queue_snapshot, pending)
+        return pending
 
     async def flush(self, parts: list[OwnedPartition]) -> None:
         """Make everything read so far durable, then commit, before returning (stop and
@@ -373,4 +462,4 @@ def _lag_of(consumer: AIOKafkaConsumer | None, topic: str, part: OwnedPartition)
         end = consumer.highwater(TopicPartition(topic, part.partition)) if consumer else None
     except AssertionError:  # not assigned any more
         return None
-    return None if end is None else max(end - part.last_offset - 1, 0)
+    return None if end is None else max(end - max(part.read_position, part.last_offset + 1), 0)

@@ -53,6 +53,11 @@ KAFKA_ERRORS = MetricInfo(
     "counter",
     "Kafka errors that made the worker rewind to its checkpoint.",
 )
+RESTORE_FAILURES = MetricInfo(
+    "callpulse_restore_failures_total",
+    "counter",
+    "Partition restores that failed (retried every 5 s; the worker is not ready meanwhile).",
+)
 LAG = MetricInfo(
     "callpulse_consumer_lag", "gauge", "Records behind the partition's end.", ("partition",)
 )
@@ -108,8 +113,8 @@ ALERT_BUFFERED = MetricInfo(
 ALERT_METRICS = (ALERTS_FIRING, ALERT_SENT, ALERT_FAILURES, ALERT_DROPPED, ALERT_BUFFERED)
 
 SELF_METRICS = (
-    CONSUMED, APPLIED, SKIPPED, DEAD_LETTERED, LATE, INTERVALS, KAFKA_ERRORS, LAG,
-    SNAPSHOT_AGE, QUEUES_OWNED, RESTORE, LATENCY, RENDER,
+    CONSUMED, APPLIED, SKIPPED, DEAD_LETTERED, LATE, INTERVALS, KAFKA_ERRORS, RESTORE_FAILURES,
+    LAG, SNAPSHOT_AGE, QUEUES_OWNED, RESTORE, LATENCY, RENDER,
 )  # fmt: skip
 
 
@@ -248,6 +253,7 @@ class MetricsEndpoint:
         out.sample(LATE, "", late)
         out.sample(INTERVALS, "", stats.intervals_published)
         out.sample(KAFKA_ERRORS, "", stats.kafka_errors)
+        out.sample(RESTORE_FAILURES, "", stats.restore_failures)
         now = time.time()
         for part in sorted(parts, key=lambda p: p.partition):
             label = f'{{partition="{part.partition}"}}'

@@ -43,6 +43,7 @@ class WorkerStats:
     dead_letters: dict[str, int] = field(default_factory=dict)  # reason -> count
     intervals_published: int = 0
     kafka_errors: int = 0
+    restore_failures: int = 0
     last_restore_seconds: float = 0.0
     latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
 

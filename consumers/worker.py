@@ -118,7 +118,8 @@ def _lag(ingest: IngestLoop, topic: str, partition: int) -> int | None:
     tp = TopicPartition(topic, partition)
     try:
         end = consumer.highwater(tp)
-        position = ingest.owned[partition].last_offset + 1
+        part = ingest.owned[partition]
+        position = max(part.read_position, part.last_offset + 1)
     except (KeyError, AssertionError):
         return None
     return None if end is None else max(end - position, 0)

@@ -8,6 +8,7 @@ is delivered when it comes back.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -137,7 +138,7 @@ async def test_firing_then_resolved_once_each(
     monkeypatch.setenv("CALLPULSE_ALERTS__RESEND_INTERVAL_SECONDS", "5")
     topics = Topics(partitions=2)
     worker = WorkerProcess(kafka_broker.bootstrap, topics, tmp_path)
-    instance = f"127.0.0.1:{worker.port}"
+    instance = f"{socket.gethostname()}:{worker.port}"
     try:
         worker.wait_ready()
         now = time.time()

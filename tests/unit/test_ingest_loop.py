@@ -1,0 +1,71 @@
+"""IngestLoop's record path without a broker: what happens to a record that breaks."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from consumers.inbound import OwnedPartition
+from consumers.ingest import IngestLoop
+from consumers.self_metrics import WorkerStats
+from consumers.settings import Settings
+from stream.engine import Engine
+from stream.synthetic import synthetic_stream
+from tests.integration.worker_harness import valid_records
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, topic: str, **kwargs: Any) -> asyncio.Future:
+        self.sent.append({"topic": topic, **kwargs})
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+class FlakyEngine(Engine):
+    """Raises on its third apply, as a bug in the engine would."""
+
+    __slots__ = ("calls",)
+
+    def apply(self, event: Any, only_queue: str | None = None) -> Any:
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 3:
+            raise ZeroDivisionError("a bug")
+        return super().apply(event, only_queue=only_queue)
+
+
+def records(count: int) -> list[SimpleNamespace]:
+    pairs = valid_records(synthetic_stream(queues=2, events=count, calls_per_queue_per_s=0.2))
+    return [SimpleNamespace(offset=i, key=k, value=v) for i, (k, v) in enumerate(pairs)]
+
+
+def test_a_record_whose_apply_raises_is_dead_lettered_and_the_batch_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> tuple[IngestLoop, RecordingProducer, OwnedPartition]:
+        loop = IngestLoop(Settings(), WorkerStats())
+        producer = RecordingProducer()
+        loop._producer = producer  # type: ignore[assignment]
+        engine = FlakyEngine(Settings().engine)
+        part = OwnedPartition(0, engine)
+        loop._consume(part, batch)
+        await asyncio.gather(*loop._pending)
+        return loop, producer, part
+
+    batch = records(10)
+
+    loop, producer, part = asyncio.run(scenario())
+    assert loop.stats.dead_letters == {"internal_error": 1}
+    [letter] = [s for s in producer.sent if s["topic"] == Settings().topics.dead_letter]
+    headers = dict(letter["headers"])
+    assert headers["callpulse-reason"] == b"internal_error"
+    assert b"ZeroDivisionError" in headers["callpulse-detail"]
+    assert headers["callpulse-source-offset"] == b"2"
+    assert loop.handler.applied == len(batch) - 1 and part.last_offset == len(batch) - 1
+    assert "offset 2 failed" in caplog.text
