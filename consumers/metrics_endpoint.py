@@ -40,11 +40,6 @@ DEAD_LETTERED = MetricInfo(
     "Records sent to the dead-letter topic.",
     ("reason",),
 )
-LATE = MetricInfo(
-    "callpulse_events_late_total",
-    "counter",
-    "Events later than the grace period (all owned queues).",
-)
 INTERVALS = MetricInfo(
     "callpulse_intervals_published_total", "counter", "Closed interval summaries published."
 )
@@ -113,7 +108,7 @@ ALERT_BUFFERED = MetricInfo(
 ALERT_METRICS = (ALERTS_FIRING, ALERT_SENT, ALERT_FAILURES, ALERT_DROPPED, ALERT_BUFFERED)
 
 SELF_METRICS = (
-    CONSUMED, APPLIED, SKIPPED, DEAD_LETTERED, LATE, INTERVALS, KAFKA_ERRORS, RESTORE_FAILURES,
+    CONSUMED, APPLIED, SKIPPED, DEAD_LETTERED, INTERVALS, KAFKA_ERRORS, RESTORE_FAILURES,
     LAG, SNAPSHOT_AGE, QUEUES_OWNED, RESTORE, LATENCY, RENDER,
 )  # fmt: skip
 
@@ -249,8 +244,6 @@ class MetricsEndpoint:
         for reason, count in sorted(stats.dead_letters.items()):
             out.sample(DEAD_LETTERED, f'{{reason="{reason}"}}', count)
         out.family(DEAD_LETTERED)  # the family is listed even before any dead letter
-        late = sum(s.anomalies.get("late", 0) for p in parts for s in p.engine.queues.values())
-        out.sample(LATE, "", late)
         out.sample(INTERVALS, "", stats.intervals_published)
         out.sample(KAFKA_ERRORS, "", stats.kafka_errors)
         out.sample(RESTORE_FAILURES, "", stats.restore_failures)
