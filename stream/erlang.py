@@ -586,7 +586,8 @@ def staffing(
     if lam == 0.0:
         return Staffing(0, -agents_now, None, None, None, model, 0.0)
     if aht_s is None or _check_nonneg("aht_s", aht_s) == 0.0:
-        # An AHT of 0 only arises from a window with no handled call: treat it as unknown.
+        # Handled calls without talk, hold or ACW time (a window without any handled call
+        # has no AHT at all): no traffic to size, so treat it as unknown.
         return Staffing(None, None, None, None, None, model)
     aht_s = float(aht_s)
     traffic = lam * aht_s

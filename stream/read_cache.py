@@ -75,11 +75,12 @@ class ScopeReader:
         self._reads: dict[str, _Read] = {}
         self.reused = 0  # reads served from the previous one (benchmarks print it)
 
-    def read(self, scope: str, now: float, fp: Fingerprint) -> tuple[Counters, float, float, bool]:
-        """(counters, span) as :meth:`QueueState.read`, the scope's slot (bucket
-        number of a window, start of the day for today) and whether the counters were
-        read afresh (False: only the time passed since the last read changed them);
-        ``fp`` is the queue's :func:`fingerprint` now (taken once for every scope)."""
+    def read(self, scope: str, now: float, fp: Fingerprint) -> tuple[Counters, float, bool, float]:
+        """(counters, span, fresh, slot): counters and span as :meth:`QueueState.read`;
+        fresh: whether the counters were read afresh (False: only the time passed since
+        the last read changed them); slot: the scope's bucket number (a window) or start
+        of the day (today). ``fp`` is the queue's :func:`fingerprint` now (taken once for
+        every scope)."""
         state = self.state
         st = state.stream_time
         at = now if st is None or now > st else st  # reads never look into the past

@@ -26,7 +26,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -526,11 +526,3 @@ class Simulation:
 def simulate(scenario: Scenario, start: float, duration: float, seed: int) -> Iterator[Event]:
     """The events of one run (see :class:`Simulation` for the ground truth)."""
     return Simulation(scenario, start, duration, seed).events()
-
-
-def utc(text: str) -> float:
-    """Epoch seconds of an ISO date-time with an offset (helper for tests and examples)."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
