@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from .kafka_options import client_options
@@ -60,6 +61,14 @@ async def ensure_topics(settings: Settings) -> int:
                 f"topics.snapshots: {topics.snapshots!r} has {snapshot_partitions} partitions "
                 f"but {topics.events!r} has {partitions}; they must match"
             )
+        policy = await _topic_config(admin, topics.snapshots, "cleanup.policy")
+        if "compact" not in (policy or "").split(",") or "delete" in (policy or ""):
+            # With deletion, an idle queue's only snapshot expires and its counters restart
+            # from zero at the next restore.
+            raise TopicSetupError(
+                f"topics.snapshots: {topics.snapshots!r} has cleanup.policy={policy!r}; it "
+                "must be 'compact' (kafka-configs --alter --add-config cleanup.policy=compact)"
+            )
         return partitions
     finally:
         await admin.close()
@@ -84,3 +93,15 @@ async def _partition_count(admin: AIOKafkaAdminClient, topic: str, timeout: floa
         if count or asyncio.get_running_loop().time() > deadline:
             return count
         await asyncio.sleep(0.2)
+
+
+async def _topic_config(admin: AIOKafkaAdminClient, topic: str, key: str) -> str | None:
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+    for response in await admin.describe_configs([resource]):
+        for code, message, _, _, entries, *_ in response.resources:
+            if code:
+                raise TopicSetupError(f"cannot read the config of {topic!r}: {message} ({code})")
+            for name, value, *_ in entries:
+                if name == key:
+                    return value  # type: ignore[no-any-return]
+    return None
