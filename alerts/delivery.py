@@ -123,6 +123,11 @@ class Delivery:
                 self._bound(self._hook, "webhook")
         self._wake.set()
 
+    @property
+    def undelivered(self) -> int:
+        """Notifications still buffered for a receiver."""
+        return len(self._am) + len(self._hook)
+
     def _bound(self, buffer: OrderedDict | deque, receiver: str) -> None:
         while len(buffer) > self.config.buffer_size:
             lost = buffer.popleft() if isinstance(buffer, deque) else buffer.popitem(last=False)[1]

@@ -48,6 +48,15 @@ def instance_label(worker: WorkerSettings) -> str:
     return worker.instance_id or f"{socket.gethostname()}:{worker.web_port}"
 
 
+DRAIN_SECONDS = 5.0  # how long a stopping worker waits for alert receivers
+
+
+def _report_death(task: asyncio.Task) -> None:
+    """A delivery or ticker task must run until stop(): say loudly if one ends early."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("alert task died: %r", task.exception())
+
+
 class AlertHook:
     def __init__(self, settings: Settings, publish: Callable[[bytes, bytes], None]) -> None:
         alerts, worker = settings.alerts, settings.worker
@@ -89,10 +98,21 @@ class AlertHook:
         self._tasks.append(asyncio.ensure_future(self.delivery.run()))
         if self._sample is not None and self.rules.worker_rules:
             self._tasks.append(asyncio.ensure_future(self._pipeline_ticker(self._sample)))
-
-    async def stop(self) -> None:
         for task in self._tasks:
+            task.add_done_callback(_report_death)
+
+    async def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Give the receivers a moment to take what is buffered (a resolve, say), then stop."""
+        deadline = time.monotonic() + drain_seconds
+        while self.delivery.undelivered and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.delivery.undelivered:
+            log.warning("stopping with %d alert notifications undelivered (they are in the "
+                        "alerts topic)", self.delivery.undelivered)  # fmt: skip
+        for task in self._tasks:
+            task.remove_done_callback(_report_death)
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _pipeline_ticker(self, sample: Callable[[], PipelineSample]) -> None:
         self.pipeline.record(sample())  # the baseline, taken before the first record is read

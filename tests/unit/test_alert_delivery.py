@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -18,6 +19,8 @@ from aiohttp import web
 
 from alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, Delivery, DeliveryConfig, sign
 from alerts.evaluator import Notification
+from consumers.alerting import AlertHook
+from consumers.settings import settings_from_dict
 
 T = 1_780_000_000.0
 FAST = {"backoff_min": 0.01, "backoff_max": 0.05, "poll_interval": 0.01}
@@ -186,3 +189,22 @@ async def test_firing_alerts_are_re_sent_to_alertmanager(receiver: Receiver) -> 
     assert all(
         b == [receiver.bodies()[0][0] | {"endsAt": b[0]["endsAt"]}] for b in receiver.bodies()
     )
+
+
+async def test_a_stopping_worker_hands_buffered_alerts_to_the_receiver_first(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - {name: backlog, metric: calls_waiting, comparison: '>=', threshold: 1,"
+        " severity: warning}\n"
+    )
+    settings = settings_from_dict(
+        {"alerts": {"rules_file": str(rules), "webhook_url": receiver.url}}
+    )
+    hook = AlertHook(settings, lambda key, value: None)
+    hook.start()
+    hook.delivery.submit([note(status="resolved")])
+    await hook.stop()
+    assert [b["status"] for b in receiver.bodies()] == ["resolved"]
+    assert hook.delivery.undelivered == 0
