@@ -50,6 +50,9 @@ SLICE_SECONDS = 0.005
 POSITION_SECONDS = 1.0  # how often read positions are refreshed (lag, alert clocks)
 ALERT_CHUNK = 50  # queues evaluated between deadline checks of an alert slice
 RESTORE_RETRY_SECONDS = 5.0
+# Sends (dead letters, intervals, alerts) in flight before reading waits for them: bounds the
+# memory a flood of bad records can hold (each send keeps its record, up to max_message_bytes).
+MAX_PENDING_SENDS = 2000
 
 
 def dead_letter_headers(reason: str, detail: str, partition: int, offset: int) -> list:
@@ -286,6 +289,8 @@ class IngestLoop(ConsumerRebalanceListener):
                     needs_rewind = False
                 if self._unrestored and time.monotonic() >= self._next_restore_try:
                     await self._retry_restore()
+                if len(self._pending) >= MAX_PENDING_SENDS:
+                    await self._settle_pending()  # a dead-letter flood waits for the broker
                 # While a checkpoint or alert work is under way, do not idle in getmany.
                 busy = (self._round is not None and self._round.queues > 0) or self._alert_work
                 batches = await self._consumer.getmany(
@@ -433,6 +438,13 @@ class IngestLoop(ConsumerRebalanceListener):
                 part.dirty.update(s.queue for s in closed)
                 self._publish_intervals(closed)
         return CheckpointRound(self._store, parts, self._queue_snapshot, self._take_pending)
+
+    async def _settle_pending(self) -> None:
+        """Wait until every queued send is acknowledged (a KafkaError rewinds)."""
+        settled = list(self._pending)
+        for sent in settled:
+            await (await sent)
+        del self._pending[: len(settled)]  # acknowledged; only appended to meanwhile
 
     def _take_pending(self) -> list[Awaitable]:
         """Sends queued so far (dead letters, intervals, alerts): a round waits for them

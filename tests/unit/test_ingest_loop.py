@@ -69,3 +69,29 @@ def test_a_record_whose_apply_raises_is_dead_lettered_and_the_batch_goes_on(
     assert headers["callpulse-source-offset"] == b"2"
     assert loop.handler.applied == len(batch) - 1 and part.last_offset == len(batch) - 1
     assert "offset 2 failed" in caplog.text
+
+
+def test_settling_pending_sends_waits_for_their_acks_and_keeps_later_ones() -> None:
+    async def scenario() -> tuple[list[str], int]:
+        loop = IngestLoop(Settings(), WorkerStats())
+        acked: list[str] = []
+
+        async def send(name: str) -> asyncio.Future:
+            await asyncio.sleep(0.01)
+            acked.append(name)
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        loop._pending = [asyncio.ensure_future(send(f"dead letter {i}")) for i in range(3)]
+
+        async def late_alert() -> None:  # another task queues a send meanwhile
+            await asyncio.sleep(0)
+            loop._pending.append(asyncio.ensure_future(send("alert")))
+
+        await asyncio.gather(loop._settle_pending(), late_alert())
+        return acked, len(loop._pending)
+
+    acked, left = asyncio.run(scenario())
+    assert acked[:3] == [f"dead letter {i}" for i in range(3)]
+    assert left == 1  # the alert queued meanwhile stays for the checkpoint round
