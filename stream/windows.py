@@ -123,15 +123,21 @@ class Ring:
     def maxima_since(self, c: int) -> list[float]:
         """Maxima of the buckets of the window read at bucket ``c``."""
         m = len(MAX_COLUMNS)
-        out = [0.0] * m
         head = self.head
         if head is None:
-            return out
-        for b in range(max(c - self.slots + 1, head - self.slots + 1), head + 1):
-            row = (b % self.slots) * m
-            for i in range(m):
-                out[i] = max(out[i], self.maxima[row + i])
-        return out
+            return [0.0] * m
+        slots, maxima = self.slots, self.maxima
+        first = max(c - slots + 1, head - slots + 1)
+        count = head - first + 1
+        if count <= 0:
+            return [0.0] * m
+        # The buckets are consecutive rows of the ring: one or two slices, C-level max.
+        start = first % slots
+        if start + count <= slots:
+            rows = maxima[start * m : (start + count) * m]
+        else:
+            rows = maxima[start * m :] + maxima[: (start + count - slots) * m]
+        return [max(0.0, max(rows[i::m])) for i in range(m)]
 
     def rows_after(self, t: float) -> range:
         """Offsets of the snapshots of boundaries later than ``t`` (for a late booking)."""
