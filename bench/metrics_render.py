@@ -47,6 +47,7 @@ from consumers.inbound import OwnedPartition
 from consumers.metrics_endpoint import MetricsEndpoint
 from consumers.queue_metrics import QUEUE_METRICS, RenderOptions, scopes_for
 from consumers.self_metrics import WorkerStats
+from consumers.settings import WorkerSettings
 from stream.config import EngineConfig
 from stream.counters import Counters
 from stream.engine import Engine
@@ -60,6 +61,13 @@ EVENTS_PER_CALL = 4.625  # stream.synthetic: 2 per call, 3.5 more for the 75 % a
 
 
 Pending = list[tuple[Event, str]]
+
+
+def worker_render_options(staffing_windows: str | None = None) -> RenderOptions:
+    """What a worker renders with default settings but ``worker.staffing_windows``."""
+    windows = tuple(n for n, _ in EngineConfig().windows)
+    chosen = WorkerSettings(staffing_windows=staffing_windows).staffing_scopes(windows)
+    return RenderOptions(scopes_for(windows), staffing_windows=chosen)
 
 
 def build_state(
@@ -267,7 +275,12 @@ class SizeResult:
 
 
 def measure(
-    queues: int, events_per_queue: int, span: float, partitions: int, repeat: int
+    queues: int,
+    events_per_queue: int,
+    span: float,
+    partitions: int,
+    repeat: int,
+    options: RenderOptions,
 ) -> SizeResult:
     started = time.monotonic()
     ahead = SCRAPE_INTERVAL * (repeat + 2)
@@ -277,7 +290,6 @@ def measure(
         file=sys.stderr,
         flush=True,
     )
-    options = RenderOptions(scopes_for(tuple(n for n, _ in EngineConfig().windows)))
     bodies: dict[str, bytes] = {}
 
     def render(endpoint: MetricsEndpoint, gzip: bool = False) -> None:
@@ -403,7 +415,7 @@ def read_costs(parts: list[OwnedPartition], options: RenderOptions) -> dict[str,
 
 def profile_render(queues: int, events_per_queue: int, span: float, partitions: int) -> None:
     parts, _ = build_state(queues, events_per_queue, span, partitions)
-    options = RenderOptions(scopes_for(tuple(n for n, _ in EngineConfig().windows)))
+    options = worker_render_options()
     endpoint = endpoint_for(parts, options)
     profiler = cProfile.Profile()
     profiler.enable()
@@ -431,11 +443,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile one render at the smallest size"
     )
+    parser.add_argument(
+        "--staffing-windows",
+        default=None,
+        help="worker.staffing_windows to render with (default: the worker's, 15m; or 'all')",
+    )
     args = parser.parse_args(argv)
+    options = worker_render_options(args.staffing_windows)
 
     print_header("/metrics render")
     results = [
-        measure(q, args.events_per_queue, args.span, args.partitions, args.repeat)
+        measure(q, args.events_per_queue, args.span, args.partitions, args.repeat, options)
         for q in args.queues
     ]
     print(

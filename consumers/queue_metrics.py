@@ -12,8 +12,10 @@ Three groups (docs/metrics.md documents every name; a test keeps the two in step
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import call
 
 from stream.config import EngineConfig
 from stream.counters import BASE_COLUMNS, Counters, threshold_key
@@ -195,6 +197,8 @@ QUEUE_METRICS: tuple[MetricInfo, ...] = (
 class RenderOptions:
     scopes: tuple[str, ...]  # window names + "today"
     all_sl_variants: bool = False
+    # Windows with staffing gauges (Erlang C/A, the costliest part of a render); None: all.
+    staffing_windows: frozenset[str] | None = None
 
 
 def scopes_for(window_names: tuple[str, ...]) -> tuple[str, ...]:
@@ -202,6 +206,7 @@ def scopes_for(window_names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Line = Callable[[str], None]  # appends one sample line to its family
+_drain = deque(maxlen=0).extend  # runs an iterator to its end without keeping anything
 _Kpis = dict[str, float | None]
 _WINDOW_CALL_COLUMNS = tuple(BASE_COLUMNS.index(kind) for kind in WINDOW_CALL_KINDS)
 
@@ -300,6 +305,9 @@ class QueueRenderer:
 
     def __init__(self, options: RenderOptions) -> None:
         self.options = options
+        windows = frozenset(options.scopes) - {"today"}
+        chosen = options.staffing_windows
+        self._staffing_scopes = windows if chosen is None else windows & chosen
         self._queues: dict[QueueState, _QueueCache] = {}
         self._kept: dict[QueueState, _QueueCache] = {}
         self._lines: dict[str, Line] = {}
@@ -348,6 +356,7 @@ class QueueRenderer:
         waiting = state.calls_waiting
         staffed = state.agents_staffed()
         fmt = format_value
+        staffing_scopes = self._staffing_scopes
         for scope in self.options.scopes:
             counters, span, fresh, slot = cache.reader.read(scope, now, fp)
             sc = cache.scopes.get(scope)
@@ -367,23 +376,23 @@ class QueueRenderer:
             clock = clock_kpis(counters, span=span, calls_waiting=waiting)
             for i, key in plan.clock:
                 new[i] = clock[key]
-            if scope != "today" and state.cfg.sl_thresholds:
+            if scope in staffing_scopes and state.cfg.sl_thresholds:
                 staffing = self._staffing_of(
                     cache, state, scope, counters, sc, clock, slot, staffed
                 )
                 for i, key in plan.staffing:
                     new[i] = staffing[key]
             old, old_lines = sc.values, sc.lines
-            wl = f'{q},window="{scope}"'
-            for i, value in enumerate(new):
-                if value is None:
-                    old[i] = None  # no sample
-                elif value == old[i]:
-                    appends[i](old_lines[i])
-                else:
-                    old[i] = value
-                    line = old_lines[i] = f"{families[i]}{{{wl}{suffixes[i]}}} {fmt(value)}\n"
-                    appends[i](line)
+            if new != old:
+                wl = f'{q},window="{scope}"'
+                for i in [i for i, (a, b) in enumerate(zip(new, old, strict=True)) if a != b]:
+                    value = old[i] = new[i]
+                    old_lines[i] = (
+                        "" if value is None  # no sample
+                        else f"{families[i]}{{{wl}{suffixes[i]}}} {fmt(value)}\n"
+                    )  # fmt: skip
+            # Every line to its family, in C: most are unchanged text from the last render.
+            _drain(map(call, appends, old_lines))
 
     @staticmethod
     def _fixed(state: QueueState, q: str) -> list[tuple[str, str]]:

@@ -71,6 +71,9 @@ class TopicSettings:
     replication_factor: int = 1
 
 
+DEFAULT_STAFFING_WINDOW = "15m"
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
     group_id: str = "callpulse"
@@ -85,6 +88,26 @@ class WorkerSettings:
     max_queues: int = 5000
     max_label_length: int = 64
     data_dir: str | None = None
+    # Windows whose staffing gauges /metrics exports (comma-separated names, or "all");
+    # none set: 15m when it is a window, else all (docs/metrics.md, staffing).
+    staffing_windows: str | None = None
+
+    def staffing_scopes(self, windows: tuple[str, ...]) -> frozenset[str]:
+        """The window names of ``staffing_windows`` among ``windows`` (validated)."""
+        text = self.staffing_windows
+        if text is None:
+            return frozenset({DEFAULT_STAFFING_WINDOW} if DEFAULT_STAFFING_WINDOW in windows
+                             else windows)  # fmt: skip
+        if text.strip() == "all":
+            return frozenset(windows)
+        names = frozenset(n.strip() for n in text.split(",") if n.strip())
+        unknown = sorted(names - set(windows))
+        if unknown:
+            raise ConfigError(
+                f"worker.staffing_windows: {', '.join(unknown)} is not a window "
+                f"(windows: {', '.join(windows)}; or 'all')"
+            )
+        return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +214,7 @@ def settings_from_dict(data: Mapping[str, Any]) -> Settings:
     worker = _scalar_section(WorkerSettings, "worker", data.get("worker", {}))
     engine = engine_config_from_dict(_mapping("engine", data.get("engine", {})), "engine")
     alerts = _scalar_section(AlertSettings, "alerts", data.get("alerts", {}))
+    worker.staffing_scopes(tuple(name for name, _ in engine.windows))  # names are windows
     return Settings(kafka=kafka, topics=topics, worker=worker, engine=engine, alerts=alerts)
 
 

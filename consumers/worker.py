@@ -80,10 +80,14 @@ def build_app(settings: Settings) -> faust.App:
         ingest.alerts.watch_pipeline(stats, lambda: _total_lag(ingest, settings.topics.events))
     service = IngestService(ingest, settings)
     app.service(service)
+    windows = tuple(name for name, _ in settings.engine.windows)
     endpoint = MetricsEndpoint(
         owned=lambda: list(ingest.owned.values()),
         stats=stats,
-        options=RenderOptions(scopes_for(tuple(n for n, _ in settings.engine.windows))),
+        options=RenderOptions(
+            scopes_for(windows),
+            staffing_windows=settings.worker.staffing_scopes(windows),
+        ),
         lag=lambda p: _lag(ingest, settings.topics.events, p),
         counts=lambda: (ingest.handler.applied, ingest.handler.skipped),
         alerts=ingest.alerts,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from consumers.inbound import OwnedPartition
 from consumers.metrics_endpoint import MetricsEndpoint
 from consumers.queue_metrics import QueueRenderer, RenderOptions, scopes_for
 from consumers.self_metrics import WorkerStats
+from consumers.settings import ConfigError, Settings, WorkerSettings, settings_from_dict
 from stream.config import EngineConfig
 from stream.engine import Engine
 from stream.events import (
@@ -131,6 +133,37 @@ def test_staffing_is_kept_within_a_bucket_and_the_gap_follows_agents_now() -> No
     # The windows slid to other buckets with other inputs: computed again.
     samples(render(renderer, engine, T + 125))
     assert renderer.staffing_evaluations == 3
+
+
+def test_staffing_gauges_only_for_the_chosen_windows() -> None:
+    engine = Engine(EngineConfig())
+    engine.apply(AgentStateChanged("a0", T - 60, "agent-0", AgentState.AVAILABLE, ("q",)))
+    engine.apply(CallEnqueued("h1", T - 50, "q", "c0"))
+    engine.apply(CallAnswered("h2", T - 45, "q", "c0", "agent-0"))
+    engine.apply(CallEnded("h3", T - 5, "q", "c0", "agent-0", 40.0, 0.0))
+    options = RenderOptions(
+        options_for(engine).scopes,
+        staffing_windows=Settings().worker.staffing_scopes(
+            tuple(name for name, _ in engine.config.windows)
+        ),
+    )
+    renderer = QueueRenderer(options)
+    got = samples(render(renderer, engine, T + 2))
+    staffing = {s for s in got if family(s) in STAFFING_FAMILIES}
+    assert {s.partition('window="')[2].partition('"')[0] for s in staffing} == {"15m"}
+    assert 'callpulse_agents_required{queue="q",window="15m"}' in staffing
+    assert renderer.staffing_evaluations == 1
+    assert 'callpulse_aht_seconds{queue="q",window="5m"}' in got  # other KPIs: every window
+
+
+def test_staffing_windows_setting_names_real_windows() -> None:
+    windows = ("5m", "15m", "1h")
+    assert WorkerSettings().staffing_scopes(windows) == {"15m"}
+    assert WorkerSettings().staffing_scopes(("5m", "1h")) == {"5m", "1h"}  # no 15m: all
+    assert WorkerSettings(staffing_windows="all").staffing_scopes(windows) == set(windows)
+    assert WorkerSettings(staffing_windows="5m, 1h").staffing_scopes(windows) == {"5m", "1h"}
+    with pytest.raises(ConfigError, match=r"worker\.staffing_windows: 30m is not a window"):
+        settings_from_dict({"worker": {"staffing_windows": "15m,30m"}})
 
 
 def test_zero_anomalies_and_unused_survey_counters_are_left_out() -> None:
