@@ -8,8 +8,11 @@ order the events were sent.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -17,8 +20,36 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from .kafka_options import client_options
+from .progress import Progress
 from .settings import Settings
 from .topics import ensure_topics
+
+
+class PublishRun(Protocol):
+    """What a publishing command reports: filled in by :func:`publishing`."""
+
+    records: int
+    seconds: float
+    complete: bool
+
+
+@contextlib.asynccontextmanager
+async def publishing(sink: Sink, progress: Progress, run: PublishRun) -> AsyncIterator[None]:
+    """Start ``sink``; at the end, even on Ctrl-C / SIGTERM (a cancellation, which ends
+    the run without an error), close the progress bar, flush and stop the sink and fill in
+    ``run``. ``complete`` says whether the body ran to its end."""
+    started = time.monotonic()
+    await sink.start()
+    try:
+        yield
+        run.complete = True
+    except asyncio.CancelledError:
+        pass  # flush what was sent and report it
+    finally:
+        progress.close()
+        await sink.stop()
+        run.records = sink.records
+        run.seconds = time.monotonic() - started
 
 
 class PublishError(RuntimeError):

@@ -10,7 +10,6 @@ so each queue's events keep their order.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 import time
@@ -25,7 +24,7 @@ from stream.events import InvalidEvent, queues_of
 from .interrupt import checkpoint, run_cancellable
 from .pacing import Pacer
 from .progress import Progress
-from .publish import KafkaSink, PublishError, Sink
+from .publish import KafkaSink, PublishError, Sink, publishing
 from .tool_options import OptionError, add_kafka_arguments, kafka_settings, speed
 
 YIELD_EVERY = 500
@@ -111,10 +110,8 @@ async def replay(
     lines: BinaryIO, size: int | None, sink: Sink, pacer: Pacer, progress: Progress
 ) -> Tally:
     tally = Tally()
-    started = time.monotonic()
     read = 0
-    await sink.start()
-    try:
+    async with publishing(sink, progress, tally):
         for number, raw in enumerate(lines, start=1):
             tally.lines = number
             read += len(raw)
@@ -136,14 +133,6 @@ async def replay(
                 progress.update(
                     read / size, f"{tally.sent:,} sent, {sum(tally.rejected.values()):,} rejected"
                 )
-        tally.complete = True
-    except asyncio.CancelledError:
-        pass  # Ctrl-C / SIGTERM: flush what was sent and report it
-    finally:
-        progress.close()
-        await sink.stop()
-        tally.records = sink.records
-        tally.seconds = time.monotonic() - started
     return tally
 
 

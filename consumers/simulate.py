@@ -7,7 +7,6 @@ This module is the command: options, pacing, output, progress and the ground-tru
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 import time
@@ -26,7 +25,7 @@ from stream.simulator import Simulation
 from .interrupt import checkpoint, run_cancellable
 from .pacing import Pacer, catch_up_origin
 from .progress import Progress
-from .publish import JsonlSink, KafkaSink, PublishError, Sink
+from .publish import JsonlSink, KafkaSink, PublishError, Sink, publishing
 from .settings import read_yaml_mapping
 from .tool_options import (
     OptionError,
@@ -252,10 +251,8 @@ def check_future(t: Timing, now: float) -> None:
 
 async def publish(sim: Simulation, sink: Sink, pacer: Pacer, progress: Progress) -> Outcome:
     outcome = Outcome()
-    started = time.monotonic()
     span = sim.end - sim.start
-    await sink.start()
-    try:
+    async with publishing(sink, progress, outcome):
         for event in sim.events():
             await pacer.wait(event.ts)
             await sink.send(encode(event), queues_of(event))
@@ -267,14 +264,6 @@ async def publish(sim: Simulation, sink: Sink, pacer: Pacer, progress: Progress)
                 progress.update(
                     (event.ts - sim.start) / span, f"{clock}Z  {outcome.events:,} events"
                 )
-        outcome.complete = True
-    except asyncio.CancelledError:
-        pass  # Ctrl-C / SIGTERM: flush what was sent and report it
-    finally:
-        progress.close()
-        await sink.stop()
-        outcome.records = sink.records
-        outcome.seconds = time.monotonic() - started
     return outcome
 
 

@@ -23,6 +23,7 @@ from consumers.tool_options import OptionError, parse_instant
 from stream.decode import encode
 from stream.events import AgentState, AgentStateChanged, CallEnqueued, queues_of
 from stream.scenario import scenario_from_dict
+from stream.synthetic import synthetic_stream
 from tests.strategies import Pools, events, timestamps
 
 NOW = 1_795_449_600.0
@@ -208,3 +209,20 @@ def test_a_bad_scenario_file_is_an_option_error_naming_it(
     path.write_text(text)
     with pytest.raises(OptionError, match=rf"--scenario {re.escape(str(path))}:.*{why}"):
         load_scenario_data(str(path))
+
+
+def test_a_cancelled_replay_stops_the_sink_and_reports_what_was_sent() -> None:
+    """Ctrl-C / SIGTERM cancel the run: it ends without an error, incomplete, flushed."""
+    lines = b"".join(encode(event) + b"\n" for event, _ in synthetic_stream(2, 50, 0.2))
+
+    async def scenario() -> tuple[Tally, ListSink]:
+        sink = ListSink()
+        progress = Progress("replay", stream=io.StringIO(), enabled=False)
+        task = asyncio.ensure_future(replay(io.BytesIO(lines), None, sink, Pacer(1.0), progress))
+        await asyncio.sleep(0.05)  # real-time pacing: stuck before the second event
+        task.cancel()
+        return await task, sink
+
+    tally, sink = asyncio.run(scenario())
+    assert not tally.complete and sink.stopped
+    assert 0 < tally.records == sink.records < len(lines.splitlines())
