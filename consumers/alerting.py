@@ -38,6 +38,17 @@ from .settings import Settings, WorkerSettings
 log = logging.getLogger("callpulse.alerting")
 
 
+def default_generator_url(worker: WorkerSettings) -> str:
+    """Where an alert links to: this worker's /metrics, by host name when it binds every
+    address (0.0.0.0 or :: would be useless in a notification)."""
+    host = worker.web_host
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"  # an IPv6 literal in a URL
+    return f"http://{host}:{worker.web_port}/metrics"
+
+
 def instance_label(worker: WorkerSettings) -> str:
     """The ``instance`` label of this worker's pipeline-health alerts.
 
@@ -74,8 +85,7 @@ class AlertHook:
                 timeout=alerts.timeout_seconds,
                 resend_interval=alerts.resend_interval_seconds,
                 buffer_size=alerts.buffer_size,
-                generator_url=alerts.generator_url
-                or f"http://{worker.web_host}:{worker.web_port}/metrics",
+                generator_url=alerts.generator_url or default_generator_url(worker),
             ),
             self.evaluator.firing,
         )

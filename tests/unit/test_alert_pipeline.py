@@ -14,7 +14,7 @@ from alerts.evaluator import Evaluator
 from alerts.pipeline import PipelineHistory, PipelineSample
 from alerts.promexport import export_rules
 from alerts.source import RuleError
-from consumers.alerting import AlertHook, instance_label
+from consumers.alerting import AlertHook, default_generator_url, instance_label
 from consumers.settings import WorkerSettings, settings_from_dict
 
 from .alert_builders import rules_from
@@ -171,3 +171,13 @@ def test_worker_rules_export_by_instance(tmp_path: Path) -> None:
         'severity="warning",alertstate="firing"})'
     )
     assert "increase(callpulse_events_consumed_total[1m])) >= 50" in exprs["callpulse-dead_letters"]
+
+
+def test_alerts_link_to_the_workers_metrics_by_a_usable_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "worker-7")
+    assert default_generator_url(WorkerSettings()) == "http://127.0.0.1:6066/metrics"
+    every = WorkerSettings(web_host="0.0.0.0", web_port=7000)
+    assert default_generator_url(every) == "http://worker-7:7000/metrics"
+    assert default_generator_url(WorkerSettings(web_host="::1")) == "http://[::1]:6066/metrics"
