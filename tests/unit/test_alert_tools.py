@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,10 @@ import orjson
 import pytest
 
 from alerts.backtest import run_backtest
+from alerts.signals import SIGNALS
 from consumers.cli import main
+from consumers.metrics_endpoint import ALERT_METRICS, SELF_METRICS
+from consumers.queue_metrics import QUEUE_METRICS
 from stream.decode import encode
 from stream.events import CallAnswered, CallEnqueued
 
@@ -67,3 +71,17 @@ def test_export_prometheus_passes_promtool(tmp_path: Path, text: str | None) -> 
     if text is not None:  # overrides become their own matchers, excluded from the base rule
         assert 'queue=~"sales\\\\-vip"' in body or 'queue=~"sales-vip"' in body
         assert "humanizePercentage" in body and 'ALERTS{alertname="sl"' in body
+
+
+def test_every_metric_an_exported_prometheus_rule_reads_is_one_the_worker_exports() -> None:
+    """alerts/signals.py names the worker's metrics in its PromQL (alerts cannot import the
+    exporter): keep the two lists in step, or an exported rule would never fire."""
+    exported = {m.name for m in (*QUEUE_METRICS, *SELF_METRICS, *ALERT_METRICS)}
+    exported |= {f"{m.name}_bucket" for m in SELF_METRICS if m.kind == "histogram"}
+    read = {
+        name
+        for signal in SIGNALS.values()
+        if signal.promql
+        for name in re.findall(r"callpulse_\w+", signal.promql)
+    }
+    assert read and read <= exported, sorted(read - exported)
