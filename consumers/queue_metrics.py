@@ -13,29 +13,27 @@ Three groups (docs/metrics.md documents every name; a test keeps the two in step
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import call
 
 from stream.config import EngineConfig
-from stream.counters import BASE_COLUMNS, Counters, threshold_key
+from stream.counters import AGENT_STATES, BASE_COLUMNS, Counters, Layout, threshold_key
 from stream.kpis import (
     CLOCK_KEYS,
     SL_VARIANTS,
     STAFFING_KEYS,
     clock_kpis,
     counter_kpis,
-    service_level_kpis,
+    service_level_table,
     sl_key,
     staffing_inputs,
     staffing_kpis,
 )
-from stream.queue import QueueState
+from stream.queue import ANOMALY_KINDS, QueueState
 from stream.read_cache import Fingerprint, ScopeReader, fingerprint
 
 from .exposition import ExpositionWriter, MetricInfo, escape_label_value, format_value, label_text
-
-AGENT_STATES = ("logged_in", "available", "on_contact", "after_call_work", "not_ready")
 
 
 def _gauge(name: str, help_text: str, *labels: str) -> MetricInfo:
@@ -215,54 +213,118 @@ _WINDOW_CALL_COLUMNS = tuple(BASE_COLUMNS.index(kind) for kind in WINDOW_CALL_KI
 class _ScopePlan:
     """The samples of one scope in order — KPI gauges, service levels, window calls — for
     one (thresholds, variants) combination: each sample's family and label suffix, and
-    where each group of KPIs (by what changes them, stream.kpis) lands."""
+    where each group of values (by what changes them, stream.kpis) lands."""
 
     families: tuple[str, ...]
     suffixes: tuple[str, ...]  # labels after queue and window
-    counter_keys: tuple[str | None, ...]  # per KPI sample: its key if a counter KPI
-    service_levels: tuple[tuple[int, str], ...]  # (sample index, KPI key)
+    # Sample indexes and what fills them. Counter KPIs and window calls change only with
+    # a fresh read; service levels also as waiting calls cross T; clock KPIs at every
+    # render; staffing with its memo (QueueRenderer._staffing_of).
+    base: tuple[tuple[int, str], ...]  # (index, counter KPI key)
+    window_calls: tuple[tuple[int, int], ...]  # (index, counters column)
+    service_levels: tuple[tuple[int, int, int], ...]  # (index, threshold no., variant no.)
     clock: tuple[tuple[int, str], ...]
     staffing: tuple[tuple[int, str], ...]
 
     @staticmethod
     def build(thresholds: tuple[float, ...], variants: tuple[str, ...]) -> _ScopePlan:
         samples = [(key, info.name, "") for key, info in KPI_GAUGES]
+        keys = [key for key, _, _ in samples]
+        levels = [
+            (len(samples) + k, ti, SL_VARIANTS.index(v))
+            for k, (ti, v) in enumerate((ti, v) for ti in range(len(thresholds)) for v in variants)
+        ]
         samples += [
             (sl_key(t, v), SERVICE_LEVEL.name, f',threshold="{threshold_key(t)}",variant="{v}"')
             for t in thresholds
             for v in variants
         ]
-        keys = [key for key, _, _ in samples]
-        sl_keys = {key for key, name, _ in samples if name == SERVICE_LEVEL.name}
+        calls = [(len(samples) + k, col) for k, col in enumerate(_WINDOW_CALL_COLUMNS)]
         samples += [(kind, WINDOW_CALLS.name, f',kind="{kind}"') for kind in WINDOW_CALL_KINDS]
 
-        def where(group: set[str] | tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+        def where(group: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
             return tuple((i, key) for i, key in enumerate(keys) if key in group)
 
-        special = sl_keys | set(CLOCK_KEYS) | set(STAFFING_KEYS)
+        special = set(CLOCK_KEYS) | set(STAFFING_KEYS)
         return _ScopePlan(
             families=tuple(name for _, name, _ in samples),
             suffixes=tuple(sfx for _, _, sfx in samples),
-            counter_keys=tuple(None if key in special else key for key in keys),
-            service_levels=where(sl_keys),
+            base=tuple((i, key) for i, key in enumerate(keys) if key not in special),
+            window_calls=tuple(calls),
+            service_levels=tuple(levels),
             clock=where(CLOCK_KEYS),
             staffing=where(STAFFING_KEYS),
         )
 
 
-class _ScopeCache:
-    """One queue's scope as last rendered: each sample's value and line (a value equal to
-    the last one reuses its line: formatting a float is most of a sample's cost), and
-    the parts of the values that only change with a fresh read."""
+@dataclass(frozen=True, slots=True)
+class _FixedPlan:
+    """The samples that only change with a booking (the queue's fingerprint) — live
+    counts, anomalies, totals — in order, for one counters layout. A sample whose value
+    is None is left out: zero anomaly kinds, survey counters before their first answer."""
 
-    __slots__ = ("base", "counter", "lines", "service_levels", "values")
+    families: tuple[str, ...]
+    suffixes: tuple[str, ...]
+    totals: tuple[tuple[int, int | None], ...]  # (totals column, gate column), in order
+
+    @staticmethod
+    def build(layout: Layout) -> _FixedPlan:
+        index = layout.index
+        samples = [(CALLS_WAITING, ""), (CALLS_IN_SERVICE, "")]
+        samples += [(AGENTS, f',state="{s}"') for s in AGENT_STATES]
+        samples += [(AGENTS_STAFFED, ""), (SL_TARGET, "")]
+        samples += [(ANOMALIES, f',kind="{kind}"') for kind in ANOMALY_KINDS]
+        totals: list[tuple[int, int | None]] = []
+        for column, info in TOTAL_COUNTERS:
+            gate = SURVEY_GATES.get(column)
+            totals.append((index[column], None if gate is None else index[gate]))
+            samples.append((info, ""))
+        for t, answered, abandoned in zip(
+            layout.thresholds, layout.answered_within, layout.abandoned_within, strict=True
+        ):
+            label = f',threshold="{threshold_key(t)}"'
+            totals += [(answered, None), (abandoned, None)]
+            samples += [(ANSWERED_WITHIN, label), (ABANDONED_WITHIN, label)]
+        return _FixedPlan(
+            families=tuple(info.name for info, _ in samples),
+            suffixes=tuple(sfx for _, sfx in samples),
+            totals=tuple(totals),
+        )
+
+    def values(self, state: QueueState) -> list[float | None]:
+        out: list[float | None] = [state.calls_waiting, state.calls_in_service]
+        out += state.agents_by_state().values()
+        out += (state.agents_staffed(), state.cfg.sl_target)
+        anomalies = state.anomalies
+        out += [anomalies.get(kind) or None for kind in ANOMALY_KINDS]
+        totals = state.totals.values
+        out += [
+            totals[column] if gate is None or totals[gate] else None for column, gate in self.totals
+        ]
+        return out
+
+
+class _Samples:
+    """Samples as last rendered: each one's value and line (a value equal to the last one
+    reuses its line: formatting a float is most of a sample's cost)."""
+
+    __slots__ = ("lines", "values")
 
     def __init__(self, size: int) -> None:
         self.values: list[float | None] = [None] * size
-        self.lines: list[str] = [""] * size
-        self.base: list[float | None] = []  # counter KPIs and window calls; [] = stale
+        self.lines: list[str] = [""] * size  # "": no sample (value None)
+
+
+class _ScopeCache(_Samples):
+    """One queue's scope as last rendered, and the counter KPIs of the last fresh read
+    (staffing takes AHT from them)."""
+
+    __slots__ = ("counter", "read")
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
         self.counter: _Kpis = {}
-        self.service_levels: list[float | None] = []
+        self.read = False  # rendered from a read at least once
 
 
 @dataclass(slots=True)
@@ -280,7 +342,7 @@ class _QueueCache:
     def __init__(self, reader: ScopeReader) -> None:
         self.reader = reader
         self.fp: Fingerprint | None = None
-        self.fixed: list[tuple[str, str]] = []  # (family, its lines) that change with fp
+        self.fixed: _Samples | None = None  # the samples that change with fp
         self.scopes: dict[str, _ScopeCache] = {}
         self.staffing: dict[str, _Staffing] = {}
 
@@ -312,6 +374,7 @@ class QueueRenderer:
         self._kept: dict[QueueState, _QueueCache] = {}
         self._lines: dict[str, Line] = {}
         self._plans: dict[tuple[tuple[float, ...], str], tuple[_ScopePlan, tuple[Line, ...]]] = {}
+        self._fixed_plans: dict[tuple[float, ...], tuple[_FixedPlan, tuple[Line, ...]]] = {}
         self.staffing_evaluations = 0  # since begin() (benchmarks print them)
 
     def begin(self, out: ExpositionWriter) -> None:
@@ -319,6 +382,7 @@ class QueueRenderer:
         forgotten (a revoked partition's queues, a restored queue's former state)."""
         self._lines = {info.name: out.family(info).append for info in QUEUE_METRICS}
         self._plans = {}
+        self._fixed_plans = {}
         self._kept = {}
         self.staffing_evaluations = 0
 
@@ -335,6 +399,15 @@ class QueueRenderer:
             self._plans[(cfg.sl_thresholds, cfg.sl_formula)] = found
         return found
 
+    def _fixed_plan(self, state: QueueState) -> tuple[_FixedPlan, tuple[Line, ...]]:
+        layout = state.layout
+        found = self._fixed_plans.get(layout.thresholds)
+        if found is None:
+            plan = _FixedPlan.build(layout)
+            found = (plan, tuple(self._lines[name] for name in plan.families))
+            self._fixed_plans[layout.thresholds] = found
+        return found
+
     def render(self, state: QueueState, now: float, engine_cfg: EngineConfig) -> None:
         cache = self._queues.get(state)
         if cache is None:
@@ -343,87 +416,66 @@ class QueueRenderer:
         lines = self._lines
         q = f'queue="{escape_label_value(state.name)}"'
         fp = fingerprint(state)
+        fixed, fixed_appends = self._fixed_plan(state)
+        if cache.fixed is None:
+            cache.fixed = _Samples(len(fixed.families))
         if fp != cache.fp:
-            cache.fixed = self._fixed(state, q)
             cache.fp = fp
-        for name, text in cache.fixed:
-            lines[name](text)
+            self._update(cache.fixed, fixed, q, enumerate(fixed.values(state)))
+        _drain(map(call, fixed_appends, cache.fixed.lines))
         longest = state.longest_wait(now) if state.calls_waiting else None
         lines[LONGEST_WAIT.name](f"{LONGEST_WAIT.name}{{{q}}} {format_value(longest or 0.0)}\n")
 
         plan, appends = self._plan(state)
-        families, suffixes = plan.families, plan.suffixes
         waiting = state.calls_waiting
         staffed = state.agents_staffed()
-        fmt = format_value
-        staffing_scopes = self._staffing_scopes
+        # Calls waiting cross T as time passes; none waiting: service levels only change
+        # with a fresh read.
+        misses = state.live_misses(now) if waiting else None
         for scope in self.options.scopes:
             counters, span, fresh, slot = cache.reader.read(scope, now, fp)
             sc = cache.scopes.get(scope)
             if sc is None:
-                sc = cache.scopes[scope] = _ScopeCache(len(families))
-            if fresh or not sc.base:
+                sc = cache.scopes[scope] = _ScopeCache(len(plan.families))
+            updates: list[tuple[int, float | None]] = []
+            first = fresh or not sc.read
+            if first:
+                sc.read = True
                 ck = sc.counter = counter_kpis(counters)
-                sc.base = [None if key is None else ck[key] for key in plan.counter_keys]
-                sc.base += [counters.values[column] for column in _WINDOW_CALL_COLUMNS]
-                sc.service_levels = []
-            if waiting or not sc.service_levels:  # else no call can cross T meanwhile
-                sl = service_level_kpis(counters, state.cfg, state.live_misses(now))
-                sc.service_levels = [sl[key] for _, key in plan.service_levels]
-            new = sc.base.copy()
-            for (i, _), value in zip(plan.service_levels, sc.service_levels, strict=True):
-                new[i] = value
+                updates += [(i, ck[key]) for i, key in plan.base]
+                values = counters.values
+                updates += [(i, values[col]) for i, col in plan.window_calls]
+            if first or misses is not None:
+                table = service_level_table(counters, state.cfg, misses)
+                updates += [(i, table[t][v]) for i, t, v in plan.service_levels]
             clock = clock_kpis(counters, span=span, calls_waiting=waiting)
-            for i, key in plan.clock:
-                new[i] = clock[key]
-            if scope in staffing_scopes and state.cfg.sl_thresholds:
+            updates += [(i, clock[key]) for i, key in plan.clock]
+            if scope in self._staffing_scopes and state.cfg.sl_thresholds:
                 staffing = self._staffing_of(
                     cache, state, scope, counters, sc, clock, slot, staffed
                 )
-                for i, key in plan.staffing:
-                    new[i] = staffing[key]
-            old, old_lines = sc.values, sc.lines
-            if new != old:
-                wl = f'{q},window="{scope}"'
-                for i in [i for i, (a, b) in enumerate(zip(new, old, strict=True)) if a != b]:
-                    value = old[i] = new[i]
-                    old_lines[i] = (
-                        "" if value is None  # no sample
-                        else f"{families[i]}{{{wl}{suffixes[i]}}} {fmt(value)}\n"
-                    )  # fmt: skip
+                updates += [(i, staffing[key]) for i, key in plan.staffing]
+            self._update(sc, plan, f'{q},window="{scope}"', updates)
             # Every line to its family, in C: most are unchanged text from the last render.
-            _drain(map(call, appends, old_lines))
+            _drain(map(call, appends, sc.lines))
 
     @staticmethod
-    def _fixed(state: QueueState, q: str) -> list[tuple[str, str]]:
-        """The lines that only change with a booking (state fingerprint), joined per
-        family (one append each at render time)."""
-        out: dict[str, str] = {}
-
-        def add(info: MetricInfo, labels: str, value: float) -> None:
-            line = f"{info.name}{{{labels}}} {format_value(value)}\n"
-            out[info.name] = out.get(info.name, "") + line
-
-        add(CALLS_WAITING, q, state.calls_waiting)
-        add(CALLS_IN_SERVICE, q, state.calls_in_service)
-        for agent_state, count in state.agents_by_state().items():
-            add(AGENTS, f'{q},state="{agent_state}"', count)
-        add(AGENTS_STAFFED, q, state.agents_staffed())
-        add(SL_TARGET, q, state.cfg.sl_target)
-        for kind, count in state.anomalies.items():
-            if count:  # monotonic: once shown, shown for good (docs/metrics.md)
-                add(ANOMALIES, f'{q},kind="{escape_label_value(kind)}"', count)
-        totals = state.totals.as_dict()
-        for column, info in TOTAL_COUNTERS:
-            gate = SURVEY_GATES.get(column)
-            if gate is None or totals[gate]:
-                add(info, q, totals[column])
-        for t in state.cfg.sl_thresholds:
-            key = threshold_key(t)
-            tl = f'{q},threshold="{key}"'
-            add(ANSWERED_WITHIN, tl, totals[f"answered_within_{key}"])
-            add(ABANDONED_WITHIN, tl, totals[f"abandoned_within_{key}"])
-        return list(out.items())
+    def _update(
+        samples: _Samples,
+        plan: _ScopePlan | _FixedPlan,
+        labels: str,
+        updates: Iterable[tuple[int, float | None]],
+    ) -> None:
+        """Store the values that changed and format their lines again."""
+        old, lines = samples.values, samples.lines
+        families, suffixes = plan.families, plan.suffixes
+        for i, value in updates:
+            if value != old[i]:
+                old[i] = value
+                lines[i] = (
+                    "" if value is None  # no sample
+                    else f"{families[i]}{{{labels}{suffixes[i]}}} {format_value(value)}\n"
+                )  # fmt: skip
 
     def _staffing_of(
         self,

@@ -105,24 +105,34 @@ def compute_kpis(
 # change with the counters.
 
 
-def service_level_kpis(
+def service_level_table(
     counters: Counters, cfg: QueueConfig, live_misses: Mapping[float, int] | None = None
-) -> dict[str, float | None]:
-    """Every SL variant per threshold, and ``service_level`` (the headline one)."""
+) -> list[tuple[float | None, ...]]:
+    """Per threshold (in the layout's order), every SL variant in ``SL_VARIANTS`` order."""
     v = counters.values
-    layout = counters.layout
     o, an, ab, s = v[c.OFFERED], v[c.ANSWERED], v[c.ABANDONED], v[c.SHORT_ABANDONED]
-    out: dict[str, float | None] = {}
     short = cfg.short_abandon_seconds
     misses = live_misses or {}
-    for t, answered_col, abandoned_col, keys in _layout_plan(layout):
+    out = []
+    for t, answered_col, abandoned_col, _ in _layout_plan(counters.layout):
         a_t = v[answered_col]
         b_t = v[abandoned_col]
         m_t = misses.get(t, 0)
         b_t_excl = b_t - s if short <= t else 0.0
         plain = service_levels(o, an, ab, a_t, b_t, m_t)
-        excl = service_levels(o - s, an, ab - s, a_t, b_t_excl, m_t)
-        out.update(zip(keys, plain + excl, strict=True))
+        out.append(plain + service_levels(o - s, an, ab - s, a_t, b_t_excl, m_t))
+    return out
+
+
+def service_level_kpis(
+    counters: Counters, cfg: QueueConfig, live_misses: Mapping[float, int] | None = None
+) -> dict[str, float | None]:
+    """Every SL variant per threshold, and ``service_level`` (the headline one)."""
+    layout = counters.layout
+    out: dict[str, float | None] = {}
+    table = service_level_table(counters, cfg, live_misses)
+    for (_, _, _, keys), values in zip(_layout_plan(layout), table, strict=True):
+        out.update(zip(keys, values, strict=True))
     if layout.thresholds:
         out["service_level"] = out[sl_key(layout.thresholds[0], cfg.sl_formula)]
     return out
