@@ -19,12 +19,15 @@ def escape_label_value(value: str) -> str:
 
 def format_value(value: float) -> str:
     """Shortest round-trip text; whole numbers without ".0" (most counts are floats)."""
-    if value - value == 0.0:  # finite: inf − inf and NaN − NaN are NaN
-        if isinstance(value, int):
-            return str(int(value))  # int() also turns a bool into 0/1
-        if -1e15 < value < 1e15 and value.is_integer():
-            return str(int(value))
-        return repr(value)
+    if value.__class__ is float:  # the common case first: one type test, no isinstance
+        if value.is_integer():  # False for NaN and the infinities
+            return str(int(value)) if -1e16 < value < 1e16 else repr(value)  # "1e+16"
+        if value - value == 0.0:  # finite: inf − inf and NaN − NaN are NaN
+            return repr(value)
+    elif isinstance(value, int):
+        return str(int(value))  # int() also turns a bool into 0/1
+    elif value - value == 0.0:  # another real type (e.g. a float subclass)
+        return format_value(float(value))
     if value != value:
         return "NaN"
     return "+Inf" if value > 0 else "-Inf"

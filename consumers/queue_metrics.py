@@ -18,12 +18,20 @@ from dataclasses import dataclass
 from operator import call
 
 from stream.config import EngineConfig
-from stream.counters import AGENT_STATES, BASE_COLUMNS, Counters, Layout, threshold_key
+from stream.counters import (
+    AGENT_STATES,
+    BASE_COLUMNS,
+    MAX_QUEUE_LENGTH,
+    MAX_WAIT_SECONDS,
+    Counters,
+    Layout,
+    threshold_key,
+)
 from stream.kpis import (
     CLOCK_KEYS,
     SL_VARIANTS,
     STAFFING_KEYS,
-    clock_kpis,
+    clock_values,
     counter_kpis,
     service_level_table,
     sl_key,
@@ -223,7 +231,7 @@ class _ScopePlan:
     base: tuple[tuple[int, str], ...]  # (index, counter KPI key)
     window_calls: tuple[tuple[int, int], ...]  # (index, counters column)
     service_levels: tuple[tuple[int, int, int], ...]  # (index, threshold no., variant no.)
-    clock: tuple[tuple[int, str], ...]
+    clock: tuple[tuple[int, int], ...]  # (index, position in CLOCK_KEYS)
     staffing: tuple[tuple[int, str], ...]
 
     @staticmethod
@@ -252,7 +260,7 @@ class _ScopePlan:
             base=tuple((i, key) for i, key in enumerate(keys) if key not in special),
             window_calls=tuple(calls),
             service_levels=tuple(levels),
-            clock=where(CLOCK_KEYS),
+            clock=tuple((i, CLOCK_KEYS.index(key)) for i, key in where(CLOCK_KEYS)),
             staffing=where(STAFFING_KEYS),
         )
 
@@ -319,11 +327,13 @@ class _ScopeCache(_Samples):
     """One queue's scope as last rendered, and the counter KPIs of the last fresh read
     (staffing takes AHT from them)."""
 
-    __slots__ = ("counter", "read")
+    __slots__ = ("booked", "counter", "read")
 
     def __init__(self, size: int) -> None:
         super().__init__(size)
         self.counter: _Kpis = {}
+        # The booked columns the counter KPIs and window calls were computed from.
+        self.booked: tuple[bytes, float] | None = None
         self.read = False  # rendered from a read at least once
 
 
@@ -441,15 +451,19 @@ class QueueRenderer:
             first = fresh or not sc.read
             if first:
                 sc.read = True
-                ck = sc.counter = counter_kpis(counters)
-                updates += [(i, ck[key]) for i, key in plan.base]
                 values = counters.values
-                updates += [(i, values[col]) for i, col in plan.window_calls]
+                # A window that slid often still holds the same bookings.
+                booked = (values[:MAX_WAIT_SECONDS].tobytes(), values[MAX_QUEUE_LENGTH])
+                if booked != sc.booked:
+                    sc.booked = booked
+                    ck = sc.counter = counter_kpis(counters)
+                    updates += [(i, ck[key]) for i, key in plan.base]
+                    updates += [(i, values[col]) for i, col in plan.window_calls]
             if first or misses is not None:
                 table = service_level_table(counters, state.cfg, misses)
                 updates += [(i, table[t][v]) for i, t, v in plan.service_levels]
-            clock = clock_kpis(counters, span=span, calls_waiting=waiting)
-            updates += [(i, clock[key]) for i, key in plan.clock]
+            clock = clock_values(counters, span, waiting)
+            updates += [(i, clock[k]) for i, k in plan.clock]
             if scope in self._staffing_scopes and state.cfg.sl_thresholds:
                 staffing = self._staffing_of(
                     cache, state, scope, counters, sc, clock, slot, staffed
@@ -484,7 +498,7 @@ class QueueRenderer:
         scope: str,
         counters: Counters,
         sc: _ScopeCache,
-        clock: _Kpis,
+        clock: tuple[float | None, ...],
         slot: float,
         staffed: int,
     ) -> _Kpis:
@@ -496,7 +510,8 @@ class QueueRenderer:
             inputs = staffing_inputs(counters, staffed)
             if memo is None or memo.inputs != inputs:
                 guess = None if memo is None else _int_or_none(memo.kpis["agents_required"])
-                kpis = {**sc.counter, **clock}  # arrival rate and AHT
+                # arrival rate (clock) and AHT (counter KPIs)
+                kpis = {**sc.counter, **dict(zip(CLOCK_KEYS, clock, strict=True))}
                 result = staffing_kpis(state.cfg, counters, kpis, staffed, guess=guess)
                 memo = _Staffing(inputs, slot, result)
                 cache.staffing[scope] = memo

@@ -146,16 +146,23 @@ def clock_kpis(
 ) -> dict[str, float | None]:
     """The KPIs that move with the read instant even when nothing is booked: the longest
     wait (calls waiting), the arrival rate (span) and the time-weighted ones."""
+    return dict(zip(CLOCK_KEYS, clock_values(counters, span, calls_waiting), strict=True))
+
+
+def clock_values(
+    counters: Counters, span: float | None, calls_waiting: int
+) -> tuple[float | None, ...]:
+    """:func:`clock_kpis` in ``CLOCK_KEYS`` order (the exporter's per-render path)."""
     v = counters.values
     on_contact, acw_time, available, queue_length = _timeline_columns(counters.layout)
     busy = v[on_contact] + v[acw_time]
     has_wait = v[c.OFFERED] > 0 or calls_waiting > 0
-    return {
-        "max_wait_seconds": v[c.MAX_WAIT_SECONDS] if has_wait else None,
-        "occupancy_ratio": _ratio(busy, busy + v[available]),
-        "arrival_rate_per_second": None if span is None else _ratio(v[c.ENTERED], span),
-        "avg_queue_length": None if span is None else _ratio(v[queue_length], span),
-    }
+    return (
+        v[c.MAX_WAIT_SECONDS] if has_wait else None,
+        _ratio(busy, busy + v[available]),
+        None if span is None else _ratio(v[c.ENTERED], span),
+        None if span is None else _ratio(v[queue_length], span),
+    )
 
 
 def counter_kpis(counters: Counters) -> dict[str, float | None]:

@@ -235,6 +235,14 @@ def test_format_value(value, text):
     assert format_value(value) == text
 
 
+@given(st.floats() | st.integers(-(10**18), 10**18) | st.booleans())
+def test_format_value_round_trips_without_a_trailing_dot_zero(value):
+    text = format_value(value)
+    parsed = float(text)  # Prometheus' parser takes "+Inf", "NaN", "1e+20" too
+    assert parsed == float(value) or (value != value and parsed != parsed)
+    assert not text.endswith(".0")
+
+
 def test_writer_groups_samples_by_family_and_skips_missing_values():
     out = ExpositionWriter()
     a = MetricInfo("callpulse_a", "gauge", "A.", ("queue",))
