@@ -69,6 +69,10 @@ def derive(
     return Counters(layout, out)
 
 
+def _maxed(maxima: list[float], other: list[float]) -> list[float]:
+    return [m if m >= o else o for m, o in zip(maxima, other, strict=True)]
+
+
 class Ledger:
     __slots__ = (
         "calendar",
@@ -80,8 +84,10 @@ class Ledger:
         "day_maxima",
         "day_snap",
         "day_start",
+        "fine",
         "fix_floor",
         "grace",
+        "held",
         "intervals",
         "layout",
         "next_boundary",
@@ -89,6 +95,8 @@ class Ledger:
         "origin",
         "pmax",
         "rings",
+        "slow_floor",
+        "slow_next",
         "totals_late",
     )
 
@@ -118,8 +126,17 @@ class Ledger:
         # Maxima observed on time at or after fix_floor (in every current bucket); folded
         # into the rings, today and the interval when a boundary is crossed.
         self.pmax = [0.0] * len(MAX_COLUMNS)
+        # The common crossing is the finest ring's alone (every ~5 events of a quiet queue):
+        # cross_fine() folds pmax into that ring's bucket and into `held`, which waits to be
+        # folded into the other rings, today and the interval at the next cross() (reads
+        # add it meanwhile), so the common crossing touches one ring only.
+        self.fine = min(self.rings, key=lambda ring: ring.width) if self.rings else None
+        self.held = [0.0] * len(MAX_COLUMNS)
         self.fix_floor = _INF  # latest snapshot boundary: bookings before it need fix-ups
         self.next_boundary = -_INF  # stream time at which cross() has work to do
+        # The same two without the fine ring: before slow_next, only cross_fine() is due.
+        self.slow_floor = _INF
+        self.slow_next = -_INF
 
     def start(self, ts: float) -> None:
         """The first event of the queue, at ``ts``; cross(ts) follows."""
@@ -176,15 +193,36 @@ class Ledger:
         if iv is not None and value > iv.maxima[i]:
             iv.maxima[i] = value
 
-    def _fold_maxima(self) -> None:
-        """Book the pending maxima into the current buckets, day and interval."""
+    def _fold_pending(self) -> None:
+        """Fold pmax into the fine ring's current bucket and into held."""
         pmax = self.pmax
         wait, length = pmax  # MAX_COLUMNS order
+        if wait or length:
+            ring = self.fine
+            if ring is not None and ring.head_row >= 0:
+                maxima, row = ring.maxima, ring.head_row
+                if wait > maxima[row]:
+                    maxima[row] = wait
+                if length > maxima[row + 1]:
+                    maxima[row + 1] = length
+            held = self.held
+            if wait > held[0]:
+                held[0] = wait
+            if length > held[1]:
+                held[1] = length
+            pmax[0] = pmax[1] = 0.0  # in place: QueueState holds this list
+
+    def _fold_maxima(self) -> None:
+        """Book the pending maxima (pmax, then held) into the current buckets, day and
+        interval."""
+        self._fold_pending()
+        held = self.held
+        wait, length = held
         if not (wait or length):
             return
         for ring in self.rings:
             row = ring.head_row
-            if row >= 0:
+            if row >= 0 and ring is not self.fine:
                 maxima = ring.maxima
                 if wait > maxima[row]:
                     maxima[row] = wait
@@ -196,7 +234,7 @@ class Ledger:
                     target[0] = wait
                 if length > target[1]:
                     target[1] = length
-        pmax[0] = pmax[1] = 0.0  # in place: QueueState holds this list
+        held[0] = held[1] = 0.0
 
     def _interval(self, ts: float) -> OpenInterval | None:
         for iv in reversed(self.intervals):
@@ -205,6 +243,15 @@ class Ledger:
         return None
 
     # --- time passing ------------------------------------------------------------------
+
+    def cross_fine(self, ts: float) -> None:
+        """cross() when only the fine ring's boundary has passed (``ts`` < slow_next)."""
+        self._fold_pending()
+        ring = self.fine
+        ring.cross(int(ts // ring.width), self.cum)  # type: ignore[union-attr]
+        floor, nxt = ring.head_start, ring.next_start  # type: ignore[union-attr]
+        self.fix_floor = floor if floor > self.slow_floor else self.slow_floor
+        self.next_boundary = nxt if nxt < self.slow_next else self.slow_next
 
     def cross(
         self, ts: float, live: Callable[[], Sequence[float]]
@@ -250,8 +297,9 @@ class Ledger:
     def _schedule(self) -> None:
         """Recompute the fix-up floor and the next boundary after a structural change."""
         floor, nxt = self.day_start, self.day_end
+        fine = self.fine
         for ring in self.rings:
-            if ring.head is not None:
+            if ring.head is not None and ring is not fine:
                 if ring.head_start > floor:
                     floor = ring.head_start
                 if ring.next_start < nxt:
@@ -267,9 +315,17 @@ class Ledger:
             self.current = None
             if self.closed_until < nxt:
                 nxt = self.closed_until
-        self.fix_floor = floor
         close_at = self.next_close + self.grace
-        self.next_boundary = close_at if close_at < nxt else nxt
+        if close_at < nxt:
+            nxt = close_at
+        self.slow_floor, self.slow_next = floor, nxt
+        if fine is not None and fine.head is not None:
+            if fine.head_start > floor:
+                floor = fine.head_start
+            if fine.next_start < nxt:
+                nxt = fine.next_start
+        self.fix_floor = floor
+        self.next_boundary = nxt
 
     def close(self, limit: float, live: Sequence[float]) -> list[tuple[float, float, Counters]]:
         """Close every interval that ends at or before ``limit``; returns those that saw
@@ -323,7 +379,8 @@ class Ledger:
         values = self._range(ring.snapshot_at(c), None)
         maxima = ring.maxima_since(c)
         if ring.head is not None and c - ring.slots < ring.head:  # the current bucket is in
-            maxima = [max(m, p) for m, p in zip(maxima, self.pmax, strict=True)]
+            pending = self.pmax if ring is self.fine else self._pending()
+            maxima = [max(m, p) for m, p in zip(maxima, pending, strict=True)]
         for k, col in enumerate(MAX_COLUMNS):
             values[col] = maxima[k]
         return values, ring.start(c)
@@ -333,9 +390,15 @@ class Ledger:
         if not self.day_start <= now < self.day_end:
             return self.layout.zeros(), self.calendar.day_bounds(now)[0]
         values = self._range(self.day_snap, self.day_late)
+        pending = self._pending()
         for k, col in enumerate(MAX_COLUMNS):
-            values[col] = max(self.day_maxima[k], self.pmax[k], self.day_late[col])
+            values[col] = max(self.day_maxima[k], pending[k], self.day_late[col])
         return values, self.day_start
+
+    def _pending(self) -> list[float]:
+        """Maxima observed on time and not folded yet into the current buckets of the
+        rings other than the fine one, today and the current interval."""
+        return [max(p, h) for p, h in zip(self.pmax, self.held, strict=True)]
 
     def totals(self) -> array:
         values = array("d", map(add, self.cum, self.totals_late))
@@ -347,18 +410,28 @@ class Ledger:
 
     def to_json(self) -> dict[str, Any]:
         finite = lambda x: None if x in (_INF, -_INF) else x  # noqa: E731
+        held = self.held
         return {
             "columns": list(self.layout.names[: self.layout.acc_width]),
             "origin": self.origin,
             "cum": sparse(self.cum),
             "totals_late": sparse(self.totals_late),
-            "rings": {ring.name: ring.to_json() for ring in self.rings},
+            # `held` written as if folded already (see cross_fine): the layout predates it.
+            "rings": {
+                ring.name: ring.to_json(None if ring is self.fine else held) for ring in self.rings
+            },
             "day": [finite(self.day_start), finite(self.day_end)],
             "day_snap": sparse(self.day_snap),
             "day_late": sparse(self.day_late),
-            "day_maxima": self.day_maxima,
+            "day_maxima": _maxed(self.day_maxima, held),
             "intervals": [
-                [iv.start, iv.end, sparse(iv.snap), sparse(iv.late), iv.maxima]
+                [
+                    iv.start,
+                    iv.end,
+                    sparse(iv.snap),
+                    sparse(iv.late),
+                    _maxed(iv.maxima, held) if iv is self.current else iv.maxima,
+                ]
                 for iv in self.intervals
             ],
             "closed_until": finite(self.closed_until),

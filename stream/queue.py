@@ -196,6 +196,7 @@ class QueueState:
         "_room",
         "_short",
         "_sink",
+        "_slow_at",
         "_st",
         "_waiting",
         "_within",
@@ -235,6 +236,7 @@ class QueueState:
         self._closed_until = -_INF  # mirrors the ledger's
         self._next_house = -_INF  # stream time at which _housekeep has work
         self._next_work = -_INF  # min(ledger.next_boundary, _next_house)
+        self._slow_at = -_INF  # min(ledger.slow_next, _next_house): before it, cross_fine
         self._cum = self._ledger.cum
         self._pmax = self._ledger.pmax
         self._origin = self._fix_floor = 0.0
@@ -298,6 +300,12 @@ class QueueState:
     def _tick(self, ts: float) -> None:
         """Stream time moved to ``ts`` (already set) and something is due."""
         ledger = self._ledger
+        if ts < self._slow_at:  # only the finest window's boundary: most crossings
+            ledger.cross_fine(ts)
+            self._fix_floor = ledger.fix_floor
+            nxt = ledger.next_boundary
+            self._next_work = nxt if nxt < self._next_house else self._next_house
+            return
         if ledger.next_boundary == -_INF:  # the first event
             ledger.start(ts)
         if ts > self._oldest_wait + self._max_wait:
@@ -316,6 +324,7 @@ class QueueState:
         if at < self._next_house:
             self._next_house = at
             self._next_work = min(self._next_work, at)
+            self._slow_at = min(self._slow_at, at)
 
     def _sync(self) -> None:
         """Mirror what the hot path needs from the ledger."""
@@ -326,6 +335,7 @@ class QueueState:
         self._fix_floor = ledger.fix_floor
         self._closed_until = ledger.closed_until
         self._next_work = min(ledger.next_boundary, self._next_house)
+        self._slow_at = min(ledger.slow_next, self._next_house)
 
     def _book(
         self, ts: float, on_time: bool, fn: Callable[..., None], a: Any, b: Any = 0.0, d: Any = 0.0
@@ -671,6 +681,7 @@ class QueueState:
             self._logouts.rotate_at,
         )
         self._next_work = min(self._ledger.next_boundary, self._next_house)
+        self._slow_at = min(self._ledger.slow_next, self._next_house)
 
     def _expire_parked(self, st: float) -> None:
         """Outcomes whose enqueue did not come within grace leave the KPIs."""

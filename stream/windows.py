@@ -163,13 +163,21 @@ class Ring:
         off = self.row(a)
         return self.snaps[off : off + self.n]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, pending: list[float] | None = None) -> dict[str, Any]:
+        """``pending``: maxima of the head bucket not folded into it yet (written as if
+        they were, so snapshots do not depend on when maxima are folded)."""
+        maxima = self.maxima
+        if pending is not None and any(pending) and self.head_row >= 0:
+            maxima = array("d", maxima)
+            for i, value in enumerate(pending):
+                if value > maxima[self.head_row + i]:
+                    maxima[self.head_row + i] = value
         return {
             "seconds": self.seconds,
             "slots": self.slots,
             "head": self.head,
             "snaps": sparse(self.snaps),
-            "maxima": sparse(self.maxima),
+            "maxima": sparse(maxima),
         }
 
     def load_json(self, data: dict[str, Any], colmap: dict[int, int], old_width: int) -> None:
