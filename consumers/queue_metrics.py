@@ -347,10 +347,14 @@ class _Staffing:
 class _QueueCache:
     """What one queue's render keeps for the next one."""
 
-    __slots__ = ("fixed", "fp", "reader", "scopes", "staffing")
+    __slots__ = ("fixed", "fp", "idle_longest", "labels", "q", "reader", "scopes", "staffing")
 
-    def __init__(self, reader: ScopeReader) -> None:
+    def __init__(self, reader: ScopeReader, scopes: tuple[str, ...]) -> None:
         self.reader = reader
+        self.q = q = f'queue="{escape_label_value(reader.state.name)}"'
+        self.labels = {scope: f'{q},window="{scope}"' for scope in scopes}
+        # The longest-wait line while no call waits.
+        self.idle_longest = f"{LONGEST_WAIT.name}{{{q}}} 0\n"
         self.fp: Fingerprint | None = None
         self.fixed: _Samples | None = None  # the samples that change with fp
         self.scopes: dict[str, _ScopeCache] = {}
@@ -421,10 +425,9 @@ class QueueRenderer:
     def render(self, state: QueueState, now: float, engine_cfg: EngineConfig) -> None:
         cache = self._queues.get(state)
         if cache is None:
-            cache = _QueueCache(ScopeReader(state, engine_cfg))
+            cache = _QueueCache(ScopeReader(state, engine_cfg), self.options.scopes)
         self._kept[state] = cache
-        lines = self._lines
-        q = f'queue="{escape_label_value(state.name)}"'
+        q = cache.q
         fp = fingerprint(state)
         fixed, fixed_appends = self._fixed_plan(state)
         if cache.fixed is None:
@@ -433,11 +436,15 @@ class QueueRenderer:
             cache.fp = fp
             self._update(cache.fixed, fixed, q, enumerate(fixed.values(state)))
         _drain(map(call, fixed_appends, cache.fixed.lines))
-        longest = state.longest_wait(now) if state.calls_waiting else None
-        lines[LONGEST_WAIT.name](f"{LONGEST_WAIT.name}{{{q}}} {format_value(longest or 0.0)}\n")
+        waiting = state.calls_waiting
+        longest = state.longest_wait(now) if waiting else None
+        self._lines[LONGEST_WAIT.name](
+            cache.idle_longest
+            if longest is None
+            else f"{LONGEST_WAIT.name}{{{q}}} {format_value(longest)}\n"
+        )
 
         plan, appends = self._plan(state)
-        waiting = state.calls_waiting
         staffed = state.agents_staffed()
         # Calls waiting cross T as time passes; none waiting: service levels only change
         # with a fresh read.
@@ -469,7 +476,7 @@ class QueueRenderer:
                     cache, state, scope, counters, sc, clock, slot, staffed
                 )
                 updates += [(i, staffing[key]) for i, key in plan.staffing]
-            self._update(sc, plan, f'{q},window="{scope}"', updates)
+            self._update(sc, plan, cache.labels[scope], updates)
             # Every line to its family, in C: most are unchanged text from the last render.
             _drain(map(call, appends, sc.lines))
 

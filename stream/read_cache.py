@@ -62,7 +62,7 @@ class ScopeReader:
     """``state.read(scope, now)`` for one queue, reusing the previous read of each
     scope while the queue's fingerprint and the scope's bucket are unchanged."""
 
-    __slots__ = ("_calendar", "_reads", "_widths", "reused", "state")
+    __slots__ = ("_calendar", "_live", "_reads", "_widths", "reused", "state")
 
     def __init__(self, state: QueueState, engine_cfg: EngineConfig) -> None:
         self.state = state
@@ -73,6 +73,9 @@ class ScopeReader:
             cfg.timezone, cfg.business_day_start, engine_cfg.interval_seconds
         )
         self._reads: dict[str, _Read] = {}
+        # (fingerprint, calls waiting and agents by state): the live counts only change
+        # with the fingerprint, so every scope of one render shares them.
+        self._live: tuple[Fingerprint | None, tuple[int, ...]] = (None, ())
         self.reused = 0  # reads served from the previous one (benchmarks print it)
 
     def read(self, scope: str, now: float, fp: Fingerprint) -> tuple[Counters, float, bool, float]:
@@ -88,7 +91,7 @@ class ScopeReader:
         last = self._reads.get(scope)
         if last is not None and last.slot == slot and last.fp == fp:
             self.reused += 1
-            return self._later(last, at), last.span + (at - last.now), False, slot
+            return self._later(last, at, fp), last.span + (at - last.now), False, slot
         counters, span = state.read(scope, now)
         self._reads[scope] = _Read(fp, slot, at, counters, span)
         return counters, span, True, slot
@@ -99,15 +102,20 @@ class ScopeReader:
             return int(at // width)  # as stream.windows.Ring.bucket_of
         return self._calendar.day_bounds(at)[0]
 
-    def _later(self, last: _Read, at: float) -> Counters:
+    def _later(self, last: _Read, at: float, fp: Fingerprint) -> Counters:
         state = self.state
         dt = at - last.now
         values = array("d", last.counters.values)
         layout = last.counters.layout
-        live = (state.calls_waiting, *state.agents_by_state().values())
+        known, live = self._live
+        if known is not fp:
+            live = (state.calls_waiting, *state.agents_by_state().values())
+            self._live = (fp, live)
         for column, count in zip(layout.derived, live, strict=True):
-            values[column] += count * dt
-        longest = state.longest_wait(at)
-        if longest is not None and longest > values[MAX_WAIT_SECONDS]:
-            values[MAX_WAIT_SECONDS] = longest
+            if count:
+                values[column] += count * dt
+        if live[0]:
+            longest = state.longest_wait(at)
+            if longest is not None and longest > values[MAX_WAIT_SECONDS]:
+                values[MAX_WAIT_SECONDS] = longest
         return Counters(layout, values)
