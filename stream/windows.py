@@ -99,15 +99,25 @@ class Ring:
             if b <= head:
                 return
             n, slots, snaps, maxima = self.n, self.slots, self.snaps, self.maxima
-            first = b - slots + 1
-            if first <= head:
-                first = head + 1
-            for nb in range(first, b + 1):
-                row = nb % slots
+            if b == head + 1:  # one boundary: most crossings
+                row = b % slots
                 off = row * n
                 snaps[off : off + n] = cum
                 maxima[2 * row] = maxima[2 * row + 1] = 0.0  # MAX_COLUMNS: two
-        self._set_head(b)
+            else:
+                first = b - slots + 1
+                if first <= head:
+                    first = head + 1
+                for nb in range(first, b + 1):
+                    row = nb % slots
+                    off = row * n
+                    snaps[off : off + n] = cum
+                    maxima[2 * row] = maxima[2 * row + 1] = 0.0
+        # _set_head(b), spelled out for the crossing path
+        self.head = b
+        self.head_start = start = b * self.width
+        self.next_start = start + self.width
+        self.head_row = (b % self.slots) * 2
 
     def observe(self, b: int, values: list[float]) -> None:
         """Maxima observed in bucket ``b`` (ignored when out of the ring)."""
