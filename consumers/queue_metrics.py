@@ -13,7 +13,7 @@ Three groups (docs/metrics.md documents every name; a test keeps the two in step
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import call
 
@@ -34,7 +34,6 @@ from stream.kpis import (
     clock_values,
     counter_kpis,
     service_level_table,
-    sl_key,
     staffing_inputs,
     staffing_kpis,
 )
@@ -221,47 +220,43 @@ _WINDOW_CALL_COLUMNS = tuple(BASE_COLUMNS.index(kind) for kind in WINDOW_CALL_KI
 class _ScopePlan:
     """The samples of one scope in order — KPI gauges, service levels, window calls — for
     one (thresholds, variants) combination: each sample's family and label suffix, and
-    where each group of values (by what changes them, stream.kpis) lands."""
+    where each group of values lands (``*_at``: sample indexes, in the group's order).
+    Groups follow what changes them (stream.kpis): counter KPIs and window calls only
+    with a fresh read; service levels also as waiting calls cross T; clock KPIs at every
+    render; staffing with its memo (QueueRenderer._staffing_of)."""
 
     families: tuple[str, ...]
     suffixes: tuple[str, ...]  # labels after queue and window
-    # Sample indexes and what fills them. Counter KPIs and window calls change only with
-    # a fresh read; service levels also as waiting calls cross T; clock KPIs at every
-    # render; staffing with its memo (QueueRenderer._staffing_of).
-    base: tuple[tuple[int, str], ...]  # (index, counter KPI key)
-    window_calls: tuple[tuple[int, int], ...]  # (index, counters column)
-    service_levels: tuple[tuple[int, int, int], ...]  # (index, threshold no., variant no.)
-    clock: tuple[tuple[int, int], ...]  # (index, position in CLOCK_KEYS)
-    staffing: tuple[tuple[int, str], ...]
+    base_at: tuple[int, ...]  # the counter KPIs of base_keys, then the window calls
+    base_keys: tuple[str, ...]
+    levels_at: tuple[int, ...]
+    levels: tuple[tuple[int, int], ...]  # (threshold no., variant no. in SL_VARIANTS)
+    clock_at: tuple[int, ...]  # CLOCK_KEYS order
+    staffing_at: tuple[int, ...]  # STAFFING_KEYS order
 
     @staticmethod
     def build(thresholds: tuple[float, ...], variants: tuple[str, ...]) -> _ScopePlan:
-        samples = [(key, info.name, "") for key, info in KPI_GAUGES]
-        keys = [key for key, _, _ in samples]
-        levels = [
-            (len(samples) + k, ti, SL_VARIANTS.index(v))
-            for k, (ti, v) in enumerate((ti, v) for ti in range(len(thresholds)) for v in variants)
-        ]
+        keys = [key for key, _ in KPI_GAUGES]
+        samples = [(info.name, "") for _, info in KPI_GAUGES]
+        levels = [(ti, SL_VARIANTS.index(v)) for ti in range(len(thresholds)) for v in variants]
+        levels_at = tuple(range(len(samples), len(samples) + len(levels)))
         samples += [
-            (sl_key(t, v), SERVICE_LEVEL.name, f',threshold="{threshold_key(t)}",variant="{v}"')
-            for t in thresholds
+            (SERVICE_LEVEL.name, f',threshold="{threshold_key(thresholds[ti])}",variant="{v}"')
+            for ti in range(len(thresholds))
             for v in variants
         ]
-        calls = [(len(samples) + k, col) for k, col in enumerate(_WINDOW_CALL_COLUMNS)]
-        samples += [(kind, WINDOW_CALLS.name, f',kind="{kind}"') for kind in WINDOW_CALL_KINDS]
-
-        def where(group: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
-            return tuple((i, key) for i, key in enumerate(keys) if key in group)
-
-        special = set(CLOCK_KEYS) | set(STAFFING_KEYS)
+        calls_at = tuple(range(len(samples), len(samples) + len(WINDOW_CALL_KINDS)))
+        samples += [(WINDOW_CALLS.name, f',kind="{kind}"') for kind in WINDOW_CALL_KINDS]
+        base_keys = tuple(k for k in keys if k not in CLOCK_KEYS and k not in STAFFING_KEYS)
         return _ScopePlan(
-            families=tuple(name for _, name, _ in samples),
-            suffixes=tuple(sfx for _, _, sfx in samples),
-            base=tuple((i, key) for i, key in enumerate(keys) if key not in special),
-            window_calls=tuple(calls),
-            service_levels=tuple(levels),
-            clock=tuple((i, CLOCK_KEYS.index(key)) for i, key in where(CLOCK_KEYS)),
-            staffing=where(STAFFING_KEYS),
+            families=tuple(name for name, _ in samples),
+            suffixes=tuple(sfx for _, sfx in samples),
+            base_at=tuple(keys.index(k) for k in base_keys) + calls_at,
+            base_keys=base_keys,
+            levels_at=levels_at,
+            levels=tuple(levels),
+            clock_at=tuple(keys.index(k) for k in CLOCK_KEYS),
+            staffing_at=tuple(keys.index(k) for k in STAFFING_KEYS),
         )
 
 
@@ -274,6 +269,7 @@ class _FixedPlan:
     families: tuple[str, ...]
     suffixes: tuple[str, ...]
     totals: tuple[tuple[int, int | None], ...]  # (totals column, gate column), in order
+    at: tuple[int, ...]  # every sample, in order
 
     @staticmethod
     def build(layout: Layout) -> _FixedPlan:
@@ -297,6 +293,7 @@ class _FixedPlan:
             families=tuple(info.name for info, _ in samples),
             suffixes=tuple(sfx for _, sfx in samples),
             totals=tuple(totals),
+            at=tuple(range(len(samples))),
         )
 
     def values(self, state: QueueState) -> list[float | None]:
@@ -434,7 +431,7 @@ class QueueRenderer:
             cache.fixed = _Samples(len(fixed.families))
         if fp != cache.fp:
             cache.fp = fp
-            self._update(cache.fixed, fixed, q, enumerate(fixed.values(state)))
+            _update(cache.fixed, fixed, q, fixed.at, fixed.values(state))
         _drain(map(call, fixed_appends, cache.fixed.lines))
         waiting = state.calls_waiting
         longest = state.longest_wait(now) if waiting else None
@@ -454,7 +451,7 @@ class QueueRenderer:
             sc = cache.scopes.get(scope)
             if sc is None:
                 sc = cache.scopes[scope] = _ScopeCache(len(plan.families))
-            updates: list[tuple[int, float | None]] = []
+            labels = cache.labels[scope]
             first = fresh or not sc.read
             if first:
                 sc.read = True
@@ -464,39 +461,22 @@ class QueueRenderer:
                 if booked != sc.booked:
                     sc.booked = booked
                     ck = sc.counter = counter_kpis(counters)
-                    updates += [(i, ck[key]) for i, key in plan.base]
-                    updates += [(i, values[col]) for i, col in plan.window_calls]
+                    base = [ck[key] for key in plan.base_keys]
+                    base += [values[col] for col in _WINDOW_CALL_COLUMNS]
+                    _update(sc, plan, labels, plan.base_at, base)
             if first or misses is not None:
                 table = service_level_table(counters, state.cfg, misses)
-                updates += [(i, table[t][v]) for i, t, v in plan.service_levels]
+                levels = [table[t][v] for t, v in plan.levels]
+                _update(sc, plan, labels, plan.levels_at, levels)
             clock = clock_values(counters, span, waiting)
-            updates += [(i, clock[k]) for i, k in plan.clock]
+            _update(sc, plan, labels, plan.clock_at, clock)
             if scope in self._staffing_scopes and state.cfg.sl_thresholds:
                 staffing = self._staffing_of(
                     cache, state, scope, counters, sc, clock, slot, staffed
                 )
-                updates += [(i, staffing[key]) for i, key in plan.staffing]
-            self._update(sc, plan, cache.labels[scope], updates)
+                _update(sc, plan, labels, plan.staffing_at, [staffing[k] for k in STAFFING_KEYS])
             # Every line to its family, in C: most are unchanged text from the last render.
             _drain(map(call, appends, sc.lines))
-
-    @staticmethod
-    def _update(
-        samples: _Samples,
-        plan: _ScopePlan | _FixedPlan,
-        labels: str,
-        updates: Iterable[tuple[int, float | None]],
-    ) -> None:
-        """Store the values that changed and format their lines again."""
-        old, lines = samples.values, samples.lines
-        families, suffixes = plan.families, plan.suffixes
-        for i, value in updates:
-            if value != old[i]:
-                old[i] = value
-                lines[i] = (
-                    "" if value is None  # no sample
-                    else f"{families[i]}{{{labels}{suffixes[i]}}} {format_value(value)}\n"
-                )  # fmt: skip
 
     def _staffing_of(
         self,
@@ -527,6 +507,26 @@ class QueueRenderer:
         if required is None or memo.inputs[-1] == staffed:
             return memo.kpis
         return memo.kpis | {"staffing_gap": required - staffed}
+
+
+def _update(
+    samples: _Samples,
+    plan: _ScopePlan | _FixedPlan,
+    labels: str,
+    at: tuple[int, ...],
+    values: Sequence[float | None],
+) -> None:
+    """The samples at ``at`` now have ``values``: store the ones that changed and format
+    their lines again."""
+    old, lines = samples.values, samples.lines
+    families, suffixes = plan.families, plan.suffixes
+    for i, value in zip(at, values, strict=True):
+        if value != old[i]:
+            old[i] = value
+            lines[i] = (
+                "" if value is None  # no sample
+                else f"{families[i]}{{{labels}{suffixes[i]}}} {format_value(value)}\n"
+            )  # fmt: skip
 
 
 def _int_or_none(value: float | None) -> int | None:
