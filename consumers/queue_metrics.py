@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import call
+from itertools import compress, count
+from operator import call, ne
 
 from stream.config import EngineConfig
 from stream.counters import (
@@ -33,7 +34,7 @@ from stream.kpis import (
     STAFFING_KEYS,
     clock_values,
     counter_kpis,
-    service_level_table,
+    service_level_values,
     staffing_inputs,
     staffing_kpis,
 )
@@ -310,14 +311,19 @@ class _FixedPlan:
 
 
 class _Samples:
-    """Samples as last rendered: each one's value and line (a value equal to the last one
-    reuses its line: formatting a float is most of a sample's cost)."""
+    """Samples as last rendered: each one's line, and the values of each group of them
+    (a value equal to the last one reuses its line: formatting a float is most of a
+    sample's cost)."""
 
-    __slots__ = ("lines", "values")
+    __slots__ = ("groups", "lines")
 
-    def __init__(self, size: int) -> None:
-        self.values: list[float | None] = [None] * size
+    def __init__(self, size: int, groups: int) -> None:
         self.lines: list[str] = [""] * size  # "": no sample (value None)
+        self.groups: list[Sequence[float | None] | None] = [None] * groups
+
+
+# The groups of a scope's samples (_ScopePlan); the fixed samples are one group.
+_BASE, _LEVELS, _CLOCK, _STAFFING = range(4)
 
 
 class _ScopeCache(_Samples):
@@ -327,7 +333,7 @@ class _ScopeCache(_Samples):
     __slots__ = ("booked", "counter", "read")
 
     def __init__(self, size: int) -> None:
-        super().__init__(size)
+        super().__init__(size, 4)
         self.counter: _Kpis = {}
         # The booked columns the counter KPIs and window calls were computed from.
         self.booked: tuple[bytes, float] | None = None
@@ -428,10 +434,10 @@ class QueueRenderer:
         fp = fingerprint(state)
         fixed, fixed_appends = self._fixed_plan(state)
         if cache.fixed is None:
-            cache.fixed = _Samples(len(fixed.families))
+            cache.fixed = _Samples(len(fixed.families), 1)
         if fp != cache.fp:
             cache.fp = fp
-            _update(cache.fixed, fixed, q, fixed.at, fixed.values(state))
+            _update(cache.fixed, 0, fixed, q, fixed.at, fixed.values(state))
         _drain(map(call, fixed_appends, cache.fixed.lines))
         waiting = state.calls_waiting
         longest = state.longest_wait(now) if waiting else None
@@ -447,11 +453,11 @@ class QueueRenderer:
         # with a fresh read.
         misses = state.live_misses(now) if waiting else None
         for scope in self.options.scopes:
-            counters, span, fresh, slot = cache.reader.read(scope, now, fp)
             sc = cache.scopes.get(scope)
             if sc is None:
                 sc = cache.scopes[scope] = _ScopeCache(len(plan.families))
             labels = cache.labels[scope]
+            counters, span, fresh, slot = cache.reader.read(scope, now, fp)
             first = fresh or not sc.read
             if first:
                 sc.read = True
@@ -463,18 +469,18 @@ class QueueRenderer:
                     ck = sc.counter = counter_kpis(counters)
                     base = [ck[key] for key in plan.base_keys]
                     base += [values[col] for col in _WINDOW_CALL_COLUMNS]
-                    _update(sc, plan, labels, plan.base_at, base)
+                    _update(sc, _BASE, plan, labels, plan.base_at, base)
             if first or misses is not None:
-                table = service_level_table(counters, state.cfg, misses)
-                levels = [table[t][v] for t, v in plan.levels]
-                _update(sc, plan, labels, plan.levels_at, levels)
+                levels = service_level_values(counters, state.cfg, misses, plan.levels)
+                _update(sc, _LEVELS, plan, labels, plan.levels_at, levels)
             clock = clock_values(counters, span, waiting)
-            _update(sc, plan, labels, plan.clock_at, clock)
+            _update(sc, _CLOCK, plan, labels, plan.clock_at, clock)
             if scope in self._staffing_scopes and state.cfg.sl_thresholds:
                 staffing = self._staffing_of(
                     cache, state, scope, counters, sc, clock, slot, staffed
                 )
-                _update(sc, plan, labels, plan.staffing_at, [staffing[k] for k in STAFFING_KEYS])
+                staffing_values = [staffing[k] for k in STAFFING_KEYS]
+                _update(sc, _STAFFING, plan, labels, plan.staffing_at, staffing_values)
             # Every line to its family, in C: most are unchanged text from the last render.
             _drain(map(call, appends, sc.lines))
 
@@ -511,22 +517,27 @@ class QueueRenderer:
 
 def _update(
     samples: _Samples,
+    group: int,
     plan: _ScopePlan | _FixedPlan,
     labels: str,
     at: tuple[int, ...],
     values: Sequence[float | None],
 ) -> None:
-    """The samples at ``at`` now have ``values``: store the ones that changed and format
-    their lines again."""
-    old, lines = samples.values, samples.lines
-    families, suffixes = plan.families, plan.suffixes
-    for i, value in zip(at, values, strict=True):
-        if value != old[i]:
-            old[i] = value
-            lines[i] = (
-                "" if value is None  # no sample
-                else f"{families[i]}{{{labels}{suffixes[i]}}} {format_value(value)}\n"
-            )  # fmt: skip
+    """Group ``group`` (the samples at ``at``) now has ``values`` (a sequence of the same
+    type each time): format again the lines of the values that changed."""
+    old = samples.groups[group]
+    if values == old:  # in C; the common case for all but the clock KPIs
+        return
+    samples.groups[group] = values
+    changed = range(len(at)) if old is None else compress(count(), map(ne, values, old))
+    lines, families, suffixes = samples.lines, plan.families, plan.suffixes
+    for k in changed:
+        i = at[k]
+        value = values[k]
+        lines[i] = (
+            "" if value is None  # no sample
+            else f"{families[i]}{{{labels}{suffixes[i]}}} {format_value(value)}\n"
+        )  # fmt: skip
 
 
 def _int_or_none(value: float | None) -> int | None:

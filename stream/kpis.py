@@ -5,7 +5,7 @@ Every KPI is a ratio of counters; an empty denominator gives ``None``, never 0 o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -64,18 +64,27 @@ def _timeline_columns(layout: Layout) -> tuple[int, int, int, int]:
     )
 
 
+def service_level(
+    formula: int, o: float, an: float, ab: float, a_t: float, b_t: float, m_t: float
+) -> float | None:
+    """Formula number ``formula`` of ``_BASE_VARIANTS`` (O offered, AN answered, AB
+    abandoned, A_T / B_T answered / abandoned within T, M_T live misses)."""
+    if formula == 0:
+        return _ratio(a_t, o + m_t)
+    if formula == 1:
+        return _ratio(a_t, an)
+    if formula == 2:
+        return _ratio(a_t, an + ab + m_t)
+    if formula == 3:
+        return _ratio(a_t, o - b_t + m_t)
+    return _ratio(a_t + b_t, o + m_t)
+
+
 def service_levels(
     o: float, an: float, ab: float, a_t: float, b_t: float, m_t: float
 ) -> tuple[float | None, ...]:
-    """The five formulas, in the order of ``_BASE_VARIANTS`` (O offered, AN answered,
-    AB abandoned, A_T / B_T answered / abandoned within T, M_T live misses)."""
-    return (
-        _ratio(a_t, o + m_t),
-        _ratio(a_t, an),
-        _ratio(a_t, an + ab + m_t),
-        _ratio(a_t, o - b_t + m_t),
-        _ratio(a_t + b_t, o + m_t),
-    )
+    """The five formulas, in the order of ``_BASE_VARIANTS``."""
+    return tuple(service_level(k, o, an, ab, a_t, b_t, m_t) for k in range(len(_BASE_VARIANTS)))
 
 
 def compute_kpis(
@@ -105,23 +114,40 @@ def compute_kpis(
 # change with the counters.
 
 
+def service_level_values(
+    counters: Counters,
+    cfg: QueueConfig,
+    live_misses: Mapping[float, int] | None,
+    picks: Sequence[tuple[int, int]],
+) -> list[float | None]:
+    """The SL of each (threshold number in the layout, variant number in SL_VARIANTS) of
+    ``picks``: only those are computed (the exporter shows one variant by default)."""
+    v = counters.values
+    o, an, ab, s = v[c.OFFERED], v[c.ANSWERED], v[c.ABANDONED], v[c.SHORT_ABANDONED]
+    short = cfg.short_abandon_seconds
+    plan = _layout_plan(counters.layout)
+    base = len(_BASE_VARIANTS)
+    out = []
+    for threshold_no, variant in picks:
+        t, answered_col, abandoned_col, _ = plan[threshold_no]
+        a_t, b_t = v[answered_col], v[abandoned_col]
+        m_t = live_misses.get(t, 0) if live_misses else 0
+        if variant < base:
+            out.append(service_level(variant, o, an, ab, a_t, b_t, m_t))
+        else:  # without short abandons
+            b_t_excl = b_t - s if short <= t else 0.0
+            out.append(service_level(variant - base, o - s, an, ab - s, a_t, b_t_excl, m_t))
+    return out
+
+
 def service_level_table(
     counters: Counters, cfg: QueueConfig, live_misses: Mapping[float, int] | None = None
 ) -> list[tuple[float | None, ...]]:
     """Per threshold (in the layout's order), every SL variant in ``SL_VARIANTS`` order."""
-    v = counters.values
-    o, an, ab, s = v[c.OFFERED], v[c.ANSWERED], v[c.ABANDONED], v[c.SHORT_ABANDONED]
-    short = cfg.short_abandon_seconds
-    misses = live_misses or {}
-    out = []
-    for t, answered_col, abandoned_col, _ in _layout_plan(counters.layout):
-        a_t = v[answered_col]
-        b_t = v[abandoned_col]
-        m_t = misses.get(t, 0)
-        b_t_excl = b_t - s if short <= t else 0.0
-        plain = service_levels(o, an, ab, a_t, b_t, m_t)
-        out.append(plain + service_levels(o - s, an, ab - s, a_t, b_t_excl, m_t))
-    return out
+    n = len(SL_VARIANTS)
+    picks = [(i, k) for i in range(len(counters.layout.thresholds)) for k in range(n)]
+    values = service_level_values(counters, cfg, live_misses, picks)
+    return [tuple(values[i : i + n]) for i in range(0, len(values), n)]
 
 
 def service_level_kpis(

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Sequence
-from operator import add, sub
+from itertools import repeat
+from operator import add, mul, sub
 from typing import Any
 
 from .calendar import BusinessCalendar
@@ -49,23 +50,31 @@ class OpenInterval:
         self.maxima = [0.0] * len(MAX_COLUMNS)  # of on-time observations
 
 
+_TIMELINES_START = TIMELINE_NETS[0]
+_TIMELINES_END = TIMELINE_NETS[-1] + 2
+_NO_TIMELINES = array("d", bytes(8 * (_TIMELINES_END - _TIMELINES_START)))
+_NO_DERIVED = array("d", bytes(8 * len(TIMELINE_NETS)))
+
+
 def derive(
     layout: Layout, values: array, span: float, live: Sequence[float] | None, shift: float
 ) -> Counters:
     """Counters of a range [A, A + span) from its booked values, whose timeline offsets
     are Σ d·(t − O) with A − O = ``shift``, and the timeline counts at its end (``live``;
     None leaves the time-weighted columns at 0)."""
-    out = array("d", values)
-    out.extend(array("d", bytes(8 * len(layout.derived))))
+    out = values + _NO_DERIVED  # the derived columns follow the booked ones
     if live is not None:
-        for i, net in enumerate(TIMELINE_NETS):
-            # ∫ N dt = N(end)·span − Σ d·(t − A)
-            integral = live[i] * span - (values[net + 1] - values[net] * shift)
-            out[layout.derived[i]] = integral if integral > 0.0 else 0.0
+        # Per timeline, ∫ N dt = N(end)·span − Σ d·(t − A) = N·span − (offset − net·shift),
+        # at least 0; element-wise in C (the nets and offsets alternate).
+        nets = values[_TIMELINES_START:_TIMELINES_END:2]
+        offsets = values[_TIMELINES_START + 1 : _TIMELINES_END : 2]
+        since_a = map(sub, offsets, map(mul, nets, repeat(shift)))
+        integrals = map(sub, map(mul, live, repeat(span)), since_a)
+        start = layout.derived[0]
+        out[start : start + len(TIMELINE_NETS)] = array("d", map(max, repeat(0.0), integrals))
         if live[0] > out[MAX_QUEUE_LENGTH]:
             out[MAX_QUEUE_LENGTH] = live[0]
-    for net in TIMELINE_NETS:  # internal: meaningless outside an accumulator
-        out[net] = out[net + 1] = 0.0
+    out[_TIMELINES_START:_TIMELINES_END] = _NO_TIMELINES  # internal outside an accumulator
     return Counters(layout, out)
 
 
@@ -375,14 +384,17 @@ class Ledger:
     def window(self, i: int, now: float) -> tuple[array, float]:
         """Ring ``i`` read at ``now``: (values, start)."""
         ring = self.rings[i]
-        c = ring.bucket_of(now)
+        c = int(now // ring.width)  # ring.bucket_of(now)
         values = self._range(ring.snapshot_at(c), None)
-        maxima = ring.maxima_since(c)
+        wait, length = ring.maxima_since(c)  # MAX_COLUMNS order
         if ring.head is not None and c - ring.slots < ring.head:  # the current bucket is in
-            pending = self.pmax if ring is self.fine else self._pending()
-            maxima = [max(m, p) for m, p in zip(maxima, pending, strict=True)]
-        for k, col in enumerate(MAX_COLUMNS):
-            values[col] = maxima[k]
+            pending_wait, pending_length = self.pmax if ring is self.fine else self._pending()
+            if pending_wait > wait:
+                wait = pending_wait
+            if pending_length > length:
+                length = pending_length
+        values[MAX_WAIT_SECONDS] = wait
+        values[MAX_QUEUE_LENGTH] = length
         return values, ring.start(c)
 
     def today_at(self, now: float) -> tuple[array, float]:

@@ -778,17 +778,19 @@ class QueueState:
         return sum(self._agent_counts[i] for i in _STAFFED)
 
     def _read(self, values: array, start: float, now: float) -> Counters:
-        shift = start - self._ledger.origin
-        counters = derive(self.layout, values, now - start, self._live(), shift)
-        longest = self.longest_wait(now)
-        if longest is not None and longest > counters.values[MAX_WAIT_SECONDS]:
-            counters.values[MAX_WAIT_SECONDS] = longest
+        live = [len(self._waiting), *self._agent_counts]
+        counters = derive(self.layout, values, now - start, live, start - self._ledger.origin)
+        if live[0]:  # the longest wait so far (now >= stream time)
+            longest = now - min(self._waiting.values())
+            if longest > counters.values[MAX_WAIT_SECONDS]:
+                counters.values[MAX_WAIT_SECONDS] = longest
         return counters
 
     def read(self, scope: str, now: float) -> tuple[Counters, float]:
         """(counters, span in seconds) of a window or "today" at ``now`` (at least stream
         time): the one read behind window(), today() and kpis()."""
-        now = self._now(now)
+        if now < self._st:  # reads never look into the past of stream time
+            now = self._st
         if scope == "today":
             values, start = self._ledger.today_at(now)
         else:

@@ -96,6 +96,15 @@ class ScopeReader:
         self._reads[scope] = _Read(fp, slot, at, counters, span)
         return counters, span, True, slot
 
+    def _live_counts(self, fp: Fingerprint) -> tuple[int, ...]:
+        """Calls waiting, then agents by state: they only change with the fingerprint."""
+        known, live = self._live
+        if known is not fp:
+            state = self.state
+            live = (state.calls_waiting, *state.agents_by_state().values())
+            self._live = (fp, live)
+        return live
+
     def _slot(self, scope: str, at: float) -> float:
         width = self._widths.get(scope)
         if width is not None:
@@ -107,10 +116,7 @@ class ScopeReader:
         dt = at - last.now
         values = array("d", last.counters.values)
         layout = last.counters.layout
-        known, live = self._live
-        if known is not fp:
-            live = (state.calls_waiting, *state.agents_by_state().values())
-            self._live = (fp, live)
+        live = self._live_counts(fp)
         for column, count in zip(layout.derived, live, strict=True):
             if count:
                 values[column] += count * dt

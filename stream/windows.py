@@ -132,22 +132,24 @@ class Ring:
 
     def maxima_since(self, c: int) -> list[float]:
         """Maxima of the buckets of the window read at bucket ``c``."""
-        m = len(MAX_COLUMNS)
         head = self.head
         if head is None:
-            return [0.0] * m
-        slots, maxima = self.slots, self.maxima
-        first = max(c - slots + 1, head - slots + 1)
+            return [0.0, 0.0]
+        slots = self.slots
+        first = c - slots + 1
+        if first < head - slots + 1:
+            first = head - slots + 1
         count = head - first + 1
         if count <= 0:
-            return [0.0] * m
-        # The buckets are consecutive rows of the ring: one or two slices, C-level max.
-        start = first % slots
-        if start + count <= slots:
-            rows = maxima[start * m : (start + count) * m]
-        else:
-            rows = maxima[start * m :] + maxima[: (start + count - slots) * m]
-        return [max(0.0, max(rows[i::m])) for i in range(m)]
+            return [0.0, 0.0]
+        # The buckets are consecutive rows of the ring (MAX_COLUMNS: two per row): one or
+        # two slices, C-level max.
+        start = (first % slots) * 2
+        end = start + 2 * count
+        maxima = self.maxima
+        rows = maxima[start:end] if end <= 2 * slots else maxima[start:] + maxima[: end - 2 * slots]
+        wait, length = max(rows[0::2]), max(rows[1::2])
+        return [wait if wait > 0.0 else 0.0, length if length > 0.0 else 0.0]
 
     def rows_after(self, t: float) -> range:
         """Offsets of the snapshots of boundaries later than ``t`` (for a late booking)."""
