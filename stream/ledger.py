@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Sequence
-from itertools import repeat
-from operator import add, mul, sub
+from operator import add, sub
 from typing import Any
 
 from .calendar import BusinessCalendar
@@ -64,14 +63,12 @@ def derive(
     None leaves the time-weighted columns at 0)."""
     out = values + _NO_DERIVED  # the derived columns follow the booked ones
     if live is not None:
-        # Per timeline, ∫ N dt = N(end)·span − Σ d·(t − A) = N·span − (offset − net·shift),
-        # at least 0; element-wise in C (the nets and offsets alternate).
-        nets = values[_TIMELINES_START:_TIMELINES_END:2]
-        offsets = values[_TIMELINES_START + 1 : _TIMELINES_END : 2]
-        since_a = map(sub, offsets, map(mul, nets, repeat(shift)))
-        integrals = map(sub, map(mul, live, repeat(span)), since_a)
-        start = layout.derived[0]
-        out[start : start + len(TIMELINE_NETS)] = array("d", map(max, repeat(0.0), integrals))
+        column = layout.derived[0]
+        for count, net in zip(live, TIMELINE_NETS, strict=True):
+            # ∫ N dt = N(end)·span − Σ d·(t − A)
+            integral = count * span - (values[net + 1] - values[net] * shift)
+            out[column] = integral if integral > 0.0 else 0.0
+            column += 1
         if live[0] > out[MAX_QUEUE_LENGTH]:
             out[MAX_QUEUE_LENGTH] = live[0]
     out[_TIMELINES_START:_TIMELINES_END] = _NO_TIMELINES  # internal outside an accumulator
@@ -376,9 +373,10 @@ class Ledger:
         """cum − snap (+ late); no snapshot: nothing booked in the range."""
         if snap is None:
             return self.layout.zeros()
-        values = array("d", map(sub, self.cum, snap))
+        # array(list(map(...))): a list first is ~30 % faster than array(map(...)).
+        values = array("d", list(map(sub, self.cum, snap)))
         if late is not None:
-            values[:] = array("d", map(add, values, late))
+            values = array("d", list(map(add, values, late)))
         return values
 
     def window(self, i: int, now: float) -> tuple[array, float]:
@@ -413,7 +411,7 @@ class Ledger:
         return [max(p, h) for p, h in zip(self.pmax, self.held, strict=True)]
 
     def totals(self) -> array:
-        values = array("d", map(add, self.cum, self.totals_late))
+        values = array("d", list(map(add, self.cum, self.totals_late)))
         for col in MAX_COLUMNS:
             values[col] = max(self.cum[col], self.totals_late[col])
         return values
