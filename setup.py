@@ -110,14 +110,16 @@ class BuildExt(build_ext):
     compiled module beside a source in the tree but those it has just built."""
 
     def run(self) -> None:
+        inplace = self.inplace  # setuptools clears it while it builds
         try:
             super().run()
         except (CCompilerError, BaseError, OSError) as exc:
             say(f"compiling failed ({exc}): pure Python, nothing compiled")
-            for ext in self.extensions:
+            for ext in self.extensions:  # what was built of them in build/
                 Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
             self.extensions = []
-        if self.inplace:
+        self.inplace = inplace
+        if inplace:
             self.remove_leftovers()
 
     def remove_leftovers(self) -> None:
