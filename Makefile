@@ -1,6 +1,7 @@
 # callpulse developer entry points. `make test` is what CI runs (.ci/run).
 #
-#   make test     venv + deps (when pyproject.toml changed) + broker jars + ruff + all tests
+#   make test     venv + deps (when pyproject.toml changed) + compiled engine (when its sources
+#                 changed) + broker jars + ruff + all tests, then the unit tests on pure Python
 #   make demo     the whole stack with simulated traffic and a live wallboard (DEMO_ARGS=...)
 #   make help     everything else
 
@@ -23,28 +24,31 @@ KAFKA_RUN_DIR ?= run/kafka
 export CALLPULSE_KAFKA_VERSION := $(KAFKA_VERSION)
 
 # Debian packages the project needs beyond Python: Java 17+ runs the broker, Maven fetches it;
-# prometheus brings promtool (rules export checks), prometheus-alertmanager the alert e2e.
-APT_PACKAGES := openjdk-17-jdk-headless maven prometheus prometheus-alertmanager
+# prometheus brings promtool (rules export checks), prometheus-alertmanager the alert e2e;
+# gcc compiles the engine (optional: without a C compiler it runs as pure Python).
+APT_PACKAGES := openjdk-17-jdk-headless maven prometheus prometheus-alertmanager gcc
 PREREQ_TOOLS := java mvn promtool amtool prometheus-alertmanager
 
-.PHONY: help test lint unit demo clean distclean install prereqs jars \
+.PHONY: help test lint unit demo clean distclean install compile prereqs jars \
 	kafka-start kafka-stop kafka-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-test: install jars ## ruff + the whole test suite (unit, property, real-Kafka integration)
+test: install compile jars ## ruff + the whole test suite (unit, property, real-Kafka integration)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+	@echo "the unit tests again on the pure Python engine (CALLPULSE_PURE=1):"
+	CALLPULSE_PURE=1 $(BIN)/pytest -q -m "not kafka and not e2e"
 
-unit: install ## fast tests only (no broker, no processes)
+unit: install compile ## fast tests only (no broker, no processes)
 	$(BIN)/pytest -m "not kafka and not e2e"
 
 lint: install ## ruff check + ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-demo: install ## the main job: broker, worker, simulator, alerts, live wallboard (Ctrl-C stops all)
+demo: install compile ## the main job: broker, worker, simulator, alerts, live wallboard (Ctrl-C stops all)
 	@command -v java >/dev/null && command -v mvn >/dev/null || $(MAKE) prereqs
 	@$(CALLPULSE) kafka fetch --version $(KAFKA_VERSION) >/dev/null
 	@$(CALLPULSE) demo --kafka-version $(KAFKA_VERSION) --kafka-port $(KAFKA_PORT) $(DEMO_ARGS)
@@ -63,19 +67,33 @@ clean: ## stop the broker, remove run state and tool caches (keeps .venv and the
 	rm -rf run .pytest_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
-distclean: clean ## also remove .venv and the cached Kafka jars
-	rm -rf $(VENV) .cache *.egg-info
+distclean: clean ## also remove .venv, the cached Kafka jars and the compiled engine
+	rm -rf $(VENV) .cache *.egg-info build .mypy_cache stream/_build.py
+	find stream consumers -name '*.so' -delete
 
 install: $(INSTALLED) ## create .venv and install the project with its test extras
+
+# The compiled engine (setup.py: mypyc, in place; pyproject.toml [tool.callpulse] compiled).
+# `python -m stream --check` fails unless the build there is that of today's sources, so any
+# edit of a compiled module (its content, not its mtime) rebuilds it. The import guard in
+# stream/_compiled.py never runs a stale build either: it falls back to the sources, warning.
+# CALLPULSE_PURE=1: none (checks pass, nothing is built, the engine runs pure Python).
+compile: install ## (re)build the compiled engine in place when a compiled module's source changed
+	@$(BIN)/python -W ignore -m stream --check >/dev/null || { \
+		echo "compiling the engine with mypyc (log: $(VENV)/compile.log)"; \
+		$(BIN)/python setup.py build_ext --inplace -j 2 > $(VENV)/compile.log 2>&1 \
+			|| { tail -40 $(VENV)/compile.log >&2; exit 1; }; \
+		grep '^callpulse build:' $(VENV)/compile.log || true; }
+	@$(BIN)/python -W error::RuntimeWarning -m stream
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "error: callpulse needs Python 3.11+ (PYTHON=$(PYTHON))" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALLED): pyproject.toml | $(BIN)/python
-	@echo "installing callpulse[test] into $(VENV) (log: $(VENV)/pip.log)"
-	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]' \
+$(INSTALLED): pyproject.toml setup.py | $(BIN)/python
+	@echo "installing callpulse[test,compile] into $(VENV) (log: $(VENV)/pip.log)"
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,compile]' \
 		> $(VENV)/pip.log 2>&1 || { tail -40 $(VENV)/pip.log >&2; exit 1; }
 	@touch $@
 

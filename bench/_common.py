@@ -36,6 +36,7 @@ from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 
 from consumers.local_kafka import LocalKafka  # noqa: E402
 from consumers.processes import Child  # noqa: E402
+from stream import ENGINE  # noqa: E402
 from stream.synthetic import T0, synthetic_stream  # noqa: E402
 from tests.integration.worker_harness import (  # noqa: E402
     Topics,
@@ -82,6 +83,7 @@ def print_header(title: str) -> None:
     print(f"# {title}")
     print(f"date:    {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
     print(f"machine: {machine_summary()}")
+    print(f"engine:  {ENGINE.describe()}")  # compiled (mypyc) or pure Python (CALLPULSE_PURE=1)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}", flush=True)
 
 

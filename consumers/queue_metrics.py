@@ -212,7 +212,7 @@ def scopes_for(window_names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Line = Callable[[str], None]  # appends one sample line to its family
-_drain = deque(maxlen=0).extend  # runs an iterator to its end without keeping anything
+_drain = deque[object](maxlen=0).extend  # runs an iterator to its end without keeping anything
 _Kpis = dict[str, float | None]
 _WINDOW_CALL_COLUMNS = tuple(BASE_COLUMNS.index(kind) for kind in WINDOW_CALL_KINDS)
 

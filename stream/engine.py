@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from .config import EngineConfig
 from .counters import Counters, layout_for
 from .events import AgentStateChanged, Event
@@ -19,6 +21,7 @@ from .queue import HANDLERS, IntervalSummary, QueueState
 SNAPSHOT_VERSION = 1
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled: tests subclass it
 class Engine:
     __slots__ = ("_closed", "config", "queues")
 

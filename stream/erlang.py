@@ -43,6 +43,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from mypy_extensions import mypyc_attr
+
 __all__ = [
     "DEFAULT_MAX_AGENTS",
     "ErlangA",
@@ -78,6 +80,7 @@ class ErlangA:
     mean_wait_s: float  # mean time in queue over all arrivals (answered and abandoned)
 
 
+@mypyc_attr(native_class=False)  # compiled: a plain class, so fields take any value (approx)
 @dataclass(slots=True, frozen=True)
 class Staffing:
     """Staffing advice for one queue; undefined values are None, never a fake 0 or 100%."""

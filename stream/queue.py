@@ -615,9 +615,8 @@ class QueueState:
             since = agent.since
         else:  # logged out (or unknown): its logout, if recent, is its latest event
             logouts = self._logouts
-            since = logouts.cur.get(aid)
-            if since is None:
-                since = logouts.prev.get(aid, -_INF)
+            logout = logouts.cur.get(aid)  # not `since`: a float, never None (mypyc)
+            since = logouts.prev.get(aid, -_INF) if logout is None else logout
         if ts < since:
             self.anomalies["stale_agent_event"] += 1
             return None

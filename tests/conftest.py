@@ -21,6 +21,12 @@ SLOW_MARKERS = ("kafka", "e2e")
 _started_brokers: list[str] = []
 
 
+def pytest_report_header() -> str:
+    import stream
+
+    return f"engine: {stream.ENGINE.describe()}"  # compiled (mypyc) or pure Python
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Fast tests first (stable sort): a broken unit test shows before any broker starts.
     items.sort(key=lambda item: any(item.get_closest_marker(m) for m in SLOW_MARKERS))

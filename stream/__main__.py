@@ -1,0 +1,7 @@
+"""``python -m stream [--check]``: which engine runs, compiled (mypyc) or pure Python."""
+
+import sys
+
+from stream._compiled import main
+
+sys.exit(main())
