@@ -19,6 +19,7 @@ from aiokafka import TopicPartition
 from faust.app.base import BootStrategy
 from mode import Service
 
+from stream import ENGINE
 from stream.config import ConfigError
 
 from .exposition import CONTENT_TYPE
@@ -165,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     app = build_app(settings)
     log.info("settings: %s", settings.redacted())
+    log.info("engine: %s", ENGINE.describe())  # compiled (mypyc) or pure Python, and why
     worker = faust.Worker(app, loglevel=args.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0
