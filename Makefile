@@ -39,7 +39,7 @@ test: install compile jars ## ruff + the whole test suite (unit, property, real-
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 	@echo "the unit tests again on the pure Python engine (CALLPULSE_PURE=1):"
-	CALLPULSE_PURE=1 $(BIN)/pytest -q -m "not kafka and not e2e"
+	CALLPULSE_PURE=1 $(BIN)/pytest -q -m "not kafka and not e2e and not compiled"
 
 unit: install compile ## fast tests only (no broker, no processes)
 	$(BIN)/pytest -m "not kafka and not e2e"

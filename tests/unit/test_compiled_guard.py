@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
@@ -22,9 +23,15 @@ import stream
 from stream import _compiled
 
 REPO = Path(__file__).resolve().parents[2]
-compiled_here = pytest.mark.skipif(
-    not stream.ENGINE.compiled, reason=f"engine not compiled here: {stream.ENGINE.describe()}"
-)
+
+
+def compiled_here(test: Callable[..., None]) -> Callable[..., None]:
+    """A test of the compiled build: marked ``compiled`` (the pure pass of ``make test``
+    deselects them), skipped with the reason where no build could be made."""
+    reason = f"engine not compiled here: {stream.ENGINE.describe()}"
+    skip = pytest.mark.skipif(not stream.ENGINE.compiled, reason=reason)
+    return pytest.mark.compiled(skip(test))
+
 
 # Prints which file each engine module came from, and the status.
 PROBE = """
