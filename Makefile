@@ -79,6 +79,11 @@ install: $(INSTALLED) ## create .venv and install the project with its test extr
 # stream/_compiled.py never runs a stale build either: it falls back to the sources, warning.
 # CALLPULSE_PURE=1: none (checks pass, nothing is built, the engine runs pure Python).
 compile: install ## (re)build the compiled engine in place when a compiled module's source changed
+	@command -v cc >/dev/null || command -v gcc >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing a C compiler for the compiled engine: apt-get install gcc"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; \
+		else echo "no C compiler (apt-get install gcc): the engine will run as pure Python"; fi; }
 	@$(BIN)/python -W ignore -m stream --check >/dev/null || { \
 		echo "compiling the engine with mypyc (log: $(VENV)/compile.log)"; \
 		$(BIN)/python setup.py build_ext --inplace -j 2 > $(VENV)/compile.log 2>&1 \
