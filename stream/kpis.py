@@ -80,13 +80,6 @@ def service_level(
     return _ratio(a_t + b_t, o + m_t)
 
 
-def service_levels(
-    o: float, an: float, ab: float, a_t: float, b_t: float, m_t: float
-) -> tuple[float | None, ...]:
-    """The five formulas, in the order of ``_BASE_VARIANTS``."""
-    return tuple(service_level(k, o, an, ab, a_t, b_t, m_t) for k in range(len(_BASE_VARIANTS)))
-
-
 def compute_kpis(
     counters: Counters,
     cfg: QueueConfig,
