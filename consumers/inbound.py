@@ -53,6 +53,7 @@ class OwnedPartition:
     touched: set[str] = field(default_factory=set)  # queues changed by the current batch
     read_position: int = 0  # next offset to read (past transaction markers too)
     stream_time: float = 0.0  # largest event ts applied in this partition
+    read_at: float = field(default_factory=time.monotonic)  # last records read (or assigned)
     snapshot_at: float | None = None  # wall time of the last durable snapshot
 
 

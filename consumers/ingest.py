@@ -348,6 +348,7 @@ class IngestLoop(ConsumerRebalanceListener):
                 oldest_ts = ts
         self.stats.consumed += len(records)
         part.read_position = max(part.read_position, records[-1].offset + 1)
+        part.read_at = time.monotonic()
         # One latency sample per batch keeps the hot path lean; the batch's oldest event
         # is the one that waited longest, so the histogram errs high, not low.
         if oldest_ts is not None:
@@ -432,8 +433,19 @@ class IngestLoop(ConsumerRebalanceListener):
     def _begin(self, parts: list[OwnedPartition]) -> CheckpointRound:
         assert self._store is not None
         self._last_round = time.monotonic()
+        topic = self.settings.topics.events
+        grace = self.settings.engine.grace_seconds
         for part in parts:
-            closed = part.engine.advance(part.stream_time)
+            # Intervals close with time passing, not only with later events: a partition
+            # that has read everything there is (lag 0) and got nothing for at least the
+            # grace period lets its event time run on with the wall clock since its last
+            # record. Else a quiet partition's last interval of the day would only close
+            # with its next event, the next morning. (Only after a lull: a replay of
+            # history, paced or not, keeps its own event time.)
+            idle = self._last_round - part.read_at
+            caught_up = _lag_of(self._consumer, topic, part) == 0
+            now = part.stream_time + idle if caught_up and idle >= grace else part.stream_time
+            closed = part.engine.advance(now)
             if closed:
                 part.dirty.update(s.queue for s in closed)
                 self._publish_intervals(closed)

@@ -95,3 +95,51 @@ def test_settling_pending_sends_waits_for_their_acks_and_keeps_later_ones() -> N
     acked, left = asyncio.run(scenario())
     assert acked[:3] == [f"dead letter {i}" for i in range(3)]
     assert left == 1  # the alert queued meanwhile stays for the checkpoint round
+
+
+class FakeConsumer:
+    """The one thing _begin asks a consumer: a partition's high watermark."""
+
+    def __init__(self, highwater: int) -> None:
+        self._highwater = highwater
+
+    def highwater(self, tp: Any) -> int:
+        return self._highwater
+
+
+@pytest.mark.parametrize(
+    ("backlog", "idle", "closed"),
+    [(0, 3600.0, True), (1, 3600.0, False), (0, 10.0, False)],
+)
+def test_a_quiet_caught_up_partition_lets_its_event_time_run_with_the_clock(
+    backlog: int, idle: float, closed: bool
+) -> None:
+    """Events and then nothing: once the partition has read everything (lag 0) and got
+    nothing for longer than the grace period, the next checkpoint round advances it by
+    the time it was quiet, which closes its open 15-minute interval; with records left
+    to read, or after a short lull, its stream time alone rules and the interval stays."""
+
+    async def scenario() -> RecordingProducer:
+        loop = IngestLoop(Settings(), WorkerStats())
+        producer = RecordingProducer()
+        loop._producer = producer  # type: ignore[assignment]
+        loop._store = object()  # type: ignore[assignment]  # the round is not run
+        part = OwnedPartition(0, Engine(Settings().engine))
+        batch = [
+            SimpleNamespace(offset=i, key=record.key, value=record.value)
+            for i, record in enumerate(records(6))
+        ]
+        loop._consume(part, batch)
+        await asyncio.gather(*loop._pending)
+        producer.sent.clear()  # what applying the batch published
+        part.read_at -= idle
+        loop._consumer = FakeConsumer(len(batch) + backlog)  # type: ignore[assignment]
+        loop._begin([part])
+        await asyncio.gather(*loop._pending)
+        return producer
+
+    producer = asyncio.run(scenario())
+    sent = [s for s in producer.sent if s["topic"] == Settings().topics.intervals]
+    assert {s["key"].split(b"|")[0] for s in sent} == (
+        {b"queue-0", b"queue-1"} if closed else set()
+    )
