@@ -4,9 +4,11 @@
 :class:`~stream.events.InvalidEvent` whose ``reason`` is one of :data:`REASONS`; it never
 raises anything else, whatever the bytes. ``encode`` is its inverse.
 
-Decoding is on the hot path, so it is one ``orjson.loads`` followed by a walk over a
-per-type table of field specs (dict lookups and ``type() is`` checks, no regex). Unknown
-fields are ignored, so producers may add fields before consumers know them.
+Decoding is on the hot path, so it is one ``orjson.loads`` followed by a plain function
+per type that takes plainly valid records (the fast path, compiled with mypyc) and
+otherwise a walk over a per-type table of field specs, which has every rule and error
+detail (dict lookups and ``type() is`` checks, no regex). Unknown fields are ignored, so
+producers may add fields before consumers know them.
 """
 
 from __future__ import annotations
@@ -98,7 +100,6 @@ def _bad_value(name: str, why: str) -> InvalidEvent:
 
 
 _loads: Final = orjson.loads
-_new: Final = object.__new__
 
 
 # --- field checks ------------------------------------------------------------------
@@ -137,7 +138,6 @@ def _integer(low: int, high: int) -> Check:
             raise _bad_value(name, f"{_short(value)} is outside {low}..{high}")
         return value
 
-    check.bounds = (low, high)  # type: ignore[attr-defined]  # read by _fast_source
     return check
 
 
@@ -159,7 +159,6 @@ def _enum(members: type[Channel] | type[LeaveReason] | type[AgentState]) -> Chec
             raise _bad_value(name, f"{_short(value)} is not one of {allowed}")
         return member
 
-    check.by_value = by_value  # type: ignore[attr-defined]  # read by _fast_source
     return check
 
 
@@ -248,7 +247,6 @@ class _Field(NamedTuple):
     name: str
     check: Check
     default: Any  # _REQUIRED, or the value for an absent or null field
-    put: Callable[[Any, Any], None] | None = None  # sets the field on the event
 
 
 def _required(name: str, check: Check = _identifier) -> _Field:
@@ -273,20 +271,14 @@ _CALL = (_required("queue"), _required("call_id"))
 _AGENT_CALL = (*_CALL, _required("agent_id"))
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    return cls.__dict__[name].__set__  # type: ignore[no-any-return]
-
-
 class _TypeSpec:
     """How to decode one event type: its class, its fields after id and ts (in the
     class's field order) and an optional cross-field rule run on the decoded event.
 
-    Events are built with ``object.__new__`` and the slots' own setters: a frozen
-    dataclass ``__init__`` costs ~80 ns per field, up to a third of the decode time. So the
-    event classes must stay plain (no ``__post_init__``); checked here at import.
-    """
+    Events are built with their class's own ``__init__`` (positional, in field order), so
+    the event classes must stay plain (no ``__post_init__``); checked here at import."""
 
-    __slots__ = ("cls", "fields", "post", "put_id", "put_ts")
+    __slots__ = ("cls", "fields", "post")
 
     def __init__(
         self,
@@ -304,15 +296,10 @@ class _TypeSpec:
                 raise TypeError(f"optional {cls.__name__}.{field.name} needs a plain default")
         self.cls = cls
         self.fields = tuple(
-            spec._replace(
-                default=spec.default if spec.default is _REQUIRED else field.default,
-                put=_slot_setter(cls, spec.name),
-            )
+            spec._replace(default=spec.default if spec.default is _REQUIRED else field.default)
             for spec, field in zip(fields, declared[2:], strict=True)
         )
         self.post = post
-        self.put_id = _slot_setter(cls, "id")
-        self.put_ts = _slot_setter(cls, "ts")
 
 
 _SPECS: Final[dict[str, _TypeSpec]] = {
@@ -370,107 +357,254 @@ _ENCODE_FIELDS: Final[dict[type, tuple[str, ...]]] = {
 }
 
 
-# --- fast path: straight-line code per type, generated once at import -----------------
+# --- fast path: one plain function per type ------------------------------------------
 #
 # The table walk below costs ~1.5 µs per event on top of orjson.loads (a loop over field
-# specs, a call per check and per slot setter). decode() first runs a function generated
-# per type from the same specs: every field fetched and tested inline, accepting only
-# plainly valid values; anything else returns None, or raises KeyError for a missing
-# required field (a plain dict subscript is cheaper than a .get() call), and the table
-# walk (the one place with the rules' details and error messages) decides. The inline
-# tests are never looser than the checks, and run in the same order, so a fast path that
-# gives up changes nothing.
+# specs, a call per check). decode() first runs the function of the record's type: each
+# field fetched and tested by a small helper that accepts only plainly valid values and
+# raises _GiveUp for anything else (absent required field, null, other type, out of
+# range), and then the table walk (the one place with the rules' details and error
+# messages) decides. These tests are never looser than the checks, so a fast path that
+# gives up changes nothing; compiled (mypyc), the whole path is native calls and the
+# event classes' own compiled __init__.
 
 
-def _mutable_twin(cls: type) -> type:
-    """A plain class with the slots of the frozen event class ``cls``. The fast path fills
-    a twin with ordinary slot stores, then makes it a ``cls`` by assigning ``__class__``
-    (allowed: same slots, same layout): half the cost of the slot setters, a quarter of
-    the frozen ``__init__``."""
-    twin = type(f"_Mutable{cls.__name__}", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
-    probe = _new(twin)
-    probe.__class__ = cls  # raises TypeError here, at import, if the layouts ever differ
-    return twin
+class _GiveUp(Exception):
+    """The fast path does not take this record: the table walk decides."""
 
 
-def _generic(check: Check) -> bool:
-    """A check the fast path calls as it is (the others are spelled out inline)."""
-    inline = check is _identifier or check is _seconds or check is _boolean
-    return not (inline or hasattr(check, "bounds") or hasattr(check, "by_value"))
+_GIVE_UP: Final = _GiveUp()  # raised as it is: no instance per give-up
+_CHANNELS: Final[dict[str, Channel]] = {m.value: m for m in Channel}
+_LEAVE_REASONS: Final[dict[str, LeaveReason]] = {m.value: m for m in LeaveReason}
+_AGENT_STATES: Final[dict[str, AgentState]] = {m.value: m for m in AgentState}
 
 
-def _fast_field(index: int, field: _Field) -> list[str]:
-    """Lines that test field ``field`` (value in ``x``) and store it on the twin ``e``."""
-    name, check, default, _ = field
-    if default is _REQUIRED:
-        # Absent: KeyError. Null fails every type test below (or the first line here).
-        lines = [f"    x = o[{name!r}]"]
-        if _generic(check):
-            lines.append("    if x is None: return None")
-        guard = "if "
-    else:
-        lines = [f"    x = o.get({name!r})"]
-        lines.append(f"    if x is None: x = d{index}")
-        guard = "elif "
-    if check is _identifier:
-        lines.append(f"    {guard}x.__class__ is not str or not 0 < len(x) <= {MAX_ID_LENGTH}:")
-        lines.append("        return None")
-    elif check is _seconds:
-        lines.append(f"    {guard}x.__class__ is float:")
-        lines.append("        if not 0.0 <= x < inf: return None")
-        lines.append("    elif x.__class__ is int and x >= 0: x = float(x)")
-        lines.append("    else: return None")
-    elif check is _boolean:
-        lines.append(f"    {guard}x.__class__ is not bool: return None")
-    elif hasattr(check, "bounds"):
-        low, high = check.bounds
-        lines.append(f"    {guard}x.__class__ is not int or not {low} <= x <= {high}: return None")
-    elif hasattr(check, "by_value"):
-        lines.append(f"    {guard}x.__class__ is not str or (x := m{index}.get(x)) is None:")
-        lines.append("        return None")
-    else:  # rare shapes (lists): the check itself; earlier fields passed theirs already
-        lines.append(f"    else: x = c{index}({name!r}, x)")
-    lines.append(f"    e.{name} = x")
-    return lines
+def _fast_version(obj: dict[str, Any]) -> None:
+    value = obj.get("v")
+    if type(value) is not int or value != SCHEMA_VERSION:
+        raise _GIVE_UP
 
 
-def _fast_decoder(spec: _TypeSpec) -> Callable[..., Any]:
-    namespace: dict[str, Any] = {
-        "new": _new,
-        "inf": math.inf,
-        "twin": _mutable_twin(spec.cls),
-        "cls": spec.cls,
-        "post": spec.post,
-    }
-    lines = [
-        "def fast(o, now, skew):",
-        "    x = o['v']",
-        f"    if x.__class__ is not int or x != {SCHEMA_VERSION}: return None",
-        "    e = new(twin)",
-        "    x = o['id']",
-        f"    if x.__class__ is not str or not 0 < len(x) <= {MAX_ID_LENGTH}: return None",
-        "    e.id = x",
-        "    x = o['ts']",
-        f"    if x.__class__ is not float or not {MIN_TS!r} <= x < {MAX_TS!r}: return None",
-        "    if now is not None and x > now + skew: return None",
-        "    e.ts = x",
-    ]
-    for index, field in enumerate(spec.fields):
-        namespace[f"d{index}"] = field.default
-        namespace[f"c{index}"] = field.check
-        namespace[f"m{index}"] = getattr(field.check, "by_value", None)
-        lines += _fast_field(index, field)
-    lines.append("    e.__class__ = cls")
-    if spec.post is not None:
-        lines.append("    post(e)")
-    lines.append("    return e")
-    exec("\n".join(lines), namespace)  # our own source, from the specs above
-    return namespace["fast"]  # type: ignore[no-any-return]
+def _fast_ts(obj: dict[str, Any], now: float | None, max_future_skew: float) -> float:
+    value = obj.get("ts")
+    if type(value) is not float:
+        raise _GIVE_UP
+    ts: float = value
+    if not MIN_TS <= ts < MAX_TS or (now is not None and ts > now + max_future_skew):
+        raise _GIVE_UP
+    return ts
 
 
-_FAST: Final[dict[str, Callable[..., Any]]] = {
-    name: _fast_decoder(spec) for name, spec in _SPECS.items()
+def _fast_id(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if type(value) is not str or not 0 < len(value) <= MAX_ID_LENGTH:
+        raise _GIVE_UP
+    return value  # type: ignore[no-any-return]
+
+
+def _fast_optional_id(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if type(value) is not str or not 0 < len(value) <= MAX_ID_LENGTH:
+        raise _GIVE_UP
+    return value  # type: ignore[no-any-return]
+
+
+def _fast_seconds(obj: dict[str, Any], name: str, default: float | None = None) -> float:
+    value = obj.get(name)
+    if value is None and default is not None:
+        return default
+    if type(value) is float:
+        seconds: float = value
+        if 0.0 <= seconds < math.inf:
+            return seconds
+    elif type(value) is int and value >= 0:
+        return float(value)
+    raise _GIVE_UP
+
+
+def _fast_integer(obj: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if type(value) is not int or not low <= value <= high:
+        raise _GIVE_UP
+    return value  # type: ignore[no-any-return]
+
+
+def _fast_boolean(obj: dict[str, Any], name: str) -> bool | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if type(value) is not bool:
+        raise _GIVE_UP
+    return value  # type: ignore[no-any-return]
+
+
+def _fast_member(obj: dict[str, Any], name: str, by_value: dict[str, Any]) -> Any:
+    """The enum member named by field ``name``; None when it is absent or null."""
+    value = obj.get(name)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _GIVE_UP
+    member = by_value.get(value)
+    if member is None:
+        raise _GIVE_UP
+    return member
+
+
+def _fast_queues(obj: dict[str, Any]) -> tuple[str, ...]:
+    value = obj.get("queues")
+    if type(value) is not list or not 0 < len(value) <= MAX_QUEUES:
+        raise _GIVE_UP
+    for item in value:
+        if type(item) is not str or not 0 < len(item) <= MAX_ID_LENGTH:
+            raise _GIVE_UP
+    queues = tuple(value)
+    if len(set(queues)) != len(queues):
+        raise _GIVE_UP
+    return queues
+
+
+def _fast_call_enqueued(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    priority = _fast_integer(obj, "priority", PRIORITY_MIN, PRIORITY_MAX)
+    channel = _fast_member(obj, "channel", _CHANNELS)
+    return CallEnqueued(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "queue"),
+        _fast_id(obj, "call_id"),
+        _fast_optional_id(obj, "caller_id"),
+        0 if priority is None else priority,
+        Channel.VOICE if channel is None else channel,
+    )
+
+
+def _fast_call_answered(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    return CallAnswered(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "queue"),
+        _fast_id(obj, "call_id"),
+        _fast_id(obj, "agent_id"),
+    )
+
+
+def _fast_call_abandoned(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    return CallAbandoned(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "queue"),
+        _fast_id(obj, "call_id"),
+    )
+
+
+def _fast_call_left(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    reason = _fast_member(obj, "reason", _LEAVE_REASONS)
+    if reason is None:
+        raise _GIVE_UP
+    return CallLeft(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "queue"),
+        _fast_id(obj, "call_id"),
+        reason,
+        _fast_optional_id(obj, "to_queue"),
+    )
+
+
+def _fast_call_transferred(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    return CallTransferred(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "queue"),
+        _fast_id(obj, "call_id"),
+        _fast_id(obj, "agent_id"),
+        _fast_optional_id(obj, "to_queue"),
+        _fast_optional_id(obj, "to_agent"),
+    )
+
+
+def _fast_call_ended(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    return CallEnded(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "queue"),
+        _fast_id(obj, "call_id"),
+        _fast_id(obj, "agent_id"),
+        _fast_seconds(obj, "talk_seconds"),
+        _fast_seconds(obj, "hold_seconds", 0.0),
+    )
+
+
+def _fast_acw_ended(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    return AfterCallWorkEnded(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "queue"),
+        _fast_id(obj, "call_id"),
+        _fast_id(obj, "agent_id"),
+        _fast_seconds(obj, "acw_seconds"),
+    )
+
+
+def _fast_agent_state(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    state = _fast_member(obj, "state", _AGENT_STATES)
+    if state is None:
+        raise _GIVE_UP
+    return AgentStateChanged(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "agent_id"),
+        state,
+        _fast_queues(obj),
+        _fast_optional_id(obj, "reason"),
+    )
+
+
+def _fast_survey_result(obj: dict[str, Any], now: float | None, skew: float) -> Event:
+    _fast_version(obj)
+    csat = _fast_integer(obj, "csat", 1, 5)
+    nps = _fast_integer(obj, "nps", 0, 10)
+    resolved = _fast_boolean(obj, "resolved")
+    if csat is None and nps is None and resolved is None:
+        raise _GIVE_UP
+    return SurveyResult(
+        _fast_id(obj, "id"),
+        _fast_ts(obj, now, skew),
+        _fast_id(obj, "queue"),
+        _fast_id(obj, "call_id"),
+        csat,
+        nps,
+        resolved,
+    )
+
+
+FastDecoder = Callable[[dict[str, Any], float | None, float], Event]
+
+_FAST: Final[dict[str, FastDecoder]] = {
+    CallEnqueued.TYPE: _fast_call_enqueued,
+    CallAnswered.TYPE: _fast_call_answered,
+    CallAbandoned.TYPE: _fast_call_abandoned,
+    CallLeft.TYPE: _fast_call_left,
+    CallTransferred.TYPE: _fast_call_transferred,
+    CallEnded.TYPE: _fast_call_ended,
+    AfterCallWorkEnded.TYPE: _fast_acw_ended,
+    AgentStateChanged.TYPE: _fast_agent_state,
+    SurveyResult.TYPE: _fast_survey_result,
 }
+if _FAST.keys() != _SPECS.keys():  # a new type needs its fast path (or none: drop it here)
+    raise TypeError("decode fast paths do not match the decode specs")
 
 
 # --- decode / encode ---------------------------------------------------------------
@@ -510,7 +644,7 @@ def _type_error(obj: dict[str, Any]) -> InvalidEvent:
 
 
 def decode(
-    data: bytes,
+    data: bytes | bytearray | memoryview | str,  # what orjson.loads takes (compiled: checked)
     *,
     now: float | None = None,
     max_bytes: int = MAX_EVENT_BYTES,
@@ -527,14 +661,15 @@ def decode(
         obj = _loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent("not_json", str(exc)) from None
-    try:
-        event = _FAST[obj["type"]](obj, now, max_future_skew)
-    except (KeyError, TypeError):  # not an object; no, unknown or unhashable type; a field
-        # missing (the fast paths test values by class: nothing else raises these)
-        return _decode_object(obj, now, max_future_skew)
-    if event is None:
-        return _decode_object(obj, now, max_future_skew)
-    return event  # type: ignore[no-any-return]
+    if isinstance(obj, dict):  # orjson gives exact dicts, as _decode_object requires
+        name = obj.get("type")
+        fast = _FAST.get(name) if type(name) is str else None
+        if fast is not None:
+            try:
+                return fast(obj, now, max_future_skew)
+            except _GiveUp:
+                pass
+    return _decode_object(obj, now, max_future_skew)
 
 
 def _decode_object(obj: Any, now: float | None, max_future_skew: float) -> Event:
@@ -561,19 +696,18 @@ def _decode_object(obj: Any, now: float | None, max_future_skew: float) -> Event
         or (now is not None and ts > now + max_future_skew)
     ):
         ts = _timestamp(_required_value(obj, "ts"), now, max_future_skew)
-    event = _new(spec.cls)
-    spec.put_id(event, event_id)
-    spec.put_ts(event, ts)
-    for field, check, default, put in spec.fields:
+    values: list[Any] = [event_id, ts]
+    for field, check, default in spec.fields:
         value = get(field)
         if value is None:
             if default is _REQUIRED:
                 raise _missing_or_null(field, obj)
-            put(event, default)
+            values.append(default)
         elif check is _identifier and type(value) is str and 0 < len(value) <= MAX_ID_LENGTH:
-            put(event, value)
+            values.append(value)
         else:
-            put(event, check(field, value))
+            values.append(check(field, value))
+    event = spec.cls(*values)
     if spec.post is not None:
         spec.post(event)
     return event  # type: ignore[no-any-return]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from stream.decode import (
+    _FAST,
     MAX_EVENT_BYTES,
     MAX_FUTURE_SKEW,
     MAX_QUEUES,
@@ -515,9 +518,43 @@ def test_fast_path_agrees_with_the_table_walk(data: bytes) -> None:
         fast = decode(data)
     except InvalidEvent as exc:
         fast = exc.reason
-    assert fast == table_walk(data)
+    walk = table_walk(data)
+    assert fast == walk
+    assert repr(fast) == repr(walk)  # same value types too (1 == 1.0 == True)
     if not isinstance(fast, str):
         assert type(fast) is EVENT_TYPES[fast.TYPE]
+
+
+@settings(max_examples=300, deadline=None)
+@given(events())
+def test_fast_path_takes_every_valid_event(event: Any) -> None:
+    """The fast path gives up on no valid event (else decode is right but slow)."""
+    decoded = _FAST[event.TYPE](orjson.loads(encode(event)), None, MAX_FUTURE_SKEW)
+    assert decoded == event
+    assert repr(decoded) == repr(event)
+
+
+@settings(max_examples=100, deadline=None)
+@given(events())
+def test_events_keep_their_api(event: Any) -> None:
+    """Compiled or not: frozen, hashable, copied, pickled and replaced as dataclasses."""
+    cls = type(event)
+    for field in dataclasses.fields(event):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(event, field.name, getattr(event, field.name))
+    for twin in (
+        copy.copy(event),
+        copy.deepcopy(event),
+        pickle.loads(pickle.dumps(event)),
+        dataclasses.replace(event),
+        cls(**{f.name: getattr(event, f.name) for f in dataclasses.fields(event)}),
+    ):
+        assert type(twin) is cls
+        assert twin == event
+        assert hash(twin) == hash(event)
+        assert repr(twin) == repr(event)
+    assert cls.TYPE == event.TYPE and EVENT_TYPES[cls.TYPE] is cls
+    assert "TYPE" not in {f.name for f in dataclasses.fields(event)}
 
 
 @pytest.mark.parametrize("event_type", sorted(ONE_EXAMPLE_PER_TYPE))
