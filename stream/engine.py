@@ -16,7 +16,7 @@ from mypy_extensions import mypyc_attr
 from .config import EngineConfig
 from .counters import Counters, layout_for
 from .events import AgentStateChanged, Event
-from .queue import HANDLERS, IntervalSummary, QueueState
+from .queue import IntervalSummary, QueueState
 
 SNAPSHOT_VERSION = 1
 
@@ -40,23 +40,22 @@ class Engine:
     def apply(self, event: Event, only_queue: str | None = None) -> None:
         """Apply ``event`` to every queue it names, or only to ``only_queue`` (the record
         key); an event keyed to a queue it does not name is counted as ``misrouted``."""
-        handler = HANDLERS[event.__class__]  # QueueState.apply without one call level
         if event.__class__ is AgentStateChanged:
             names = event.queues  # type: ignore[union-attr]
             if only_queue is None:
                 for name in names:
-                    handler(self.queues.get(name) or self._queue(name), event)
+                    (self.queues.get(name) or self._queue(name)).apply(event)
                 return
             named = only_queue in names
         else:
             if only_queue is None:
                 name = event.queue  # type: ignore[union-attr]
-                handler(self.queues.get(name) or self._queue(name), event)
+                (self.queues.get(name) or self._queue(name)).apply(event)
                 return
             named = only_queue == event.queue  # type: ignore[union-attr]
         state = self.queues.get(only_queue) or self._queue(only_queue)
         if named:
-            handler(state, event)
+            state.apply(event)
         else:
             state.misrouted()
 

@@ -264,7 +264,24 @@ class QueueState:
     # --- applying events ---------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
-        HANDLERS[event.__class__](self, event)
+        # isinstance, most frequent first: compiled, type tests and native calls (a dict of
+        # handlers would box and check arguments on every call).
+        if isinstance(event, AgentStateChanged):
+            self._on_agent(event)
+        elif isinstance(event, CallEnqueued):
+            self._on_enqueued(event)
+        elif isinstance(event, (CallAnswered, CallAbandoned, CallLeft)):
+            self._on_outcome(event)
+        elif isinstance(event, CallEnded):
+            self._on_ended(event)
+        elif isinstance(event, AfterCallWorkEnded):
+            self._on_acw_ended(event)
+        elif isinstance(event, CallTransferred):
+            self._on_transferred(event)
+        elif isinstance(event, SurveyResult):
+            self._on_survey(event)
+        else:
+            raise TypeError(f"not a canonical event: {type(event).__name__}")
 
     def _advance(self, ts: float) -> bool:
         """Move stream time to ``ts`` if newer; True when ``ts`` is on time for windows.
@@ -904,16 +921,3 @@ def _outcome_from_json(data: list[Any]) -> Outcome:
     if cls is CallLeft:
         return CallLeft(eid, float(ts), queue, cid, LeaveReason(extra[0]), extra[1])
     return CallAbandoned(eid, float(ts), queue, cid)
-
-
-HANDLERS: dict[type, Callable[[QueueState, Any], None]] = {
-    CallEnqueued: QueueState._on_enqueued,
-    CallAnswered: QueueState._on_outcome,
-    CallAbandoned: QueueState._on_outcome,
-    CallLeft: QueueState._on_outcome,
-    CallTransferred: QueueState._on_transferred,
-    CallEnded: QueueState._on_ended,
-    AfterCallWorkEnded: QueueState._on_acw_ended,
-    AgentStateChanged: QueueState._on_agent,
-    SurveyResult: QueueState._on_survey,
-}
