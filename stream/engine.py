@@ -40,19 +40,20 @@ class Engine:
     def apply(self, event: Event, only_queue: str | None = None) -> None:
         """Apply ``event`` to every queue it names, or only to ``only_queue`` (the record
         key); an event keyed to a queue it does not name is counted as ``misrouted``."""
-        if event.__class__ is AgentStateChanged:
-            names = event.queues  # type: ignore[union-attr]
+        # isinstance narrows the type: compiled, the fields are read natively
+        if isinstance(event, AgentStateChanged):
+            names = event.queues
             if only_queue is None:
                 for name in names:
                     (self.queues.get(name) or self._queue(name)).apply(event)
                 return
             named = only_queue in names
         else:
+            queue = event.queue
             if only_queue is None:
-                name = event.queue  # type: ignore[union-attr]
-                (self.queues.get(name) or self._queue(name)).apply(event)
+                (self.queues.get(queue) or self._queue(queue)).apply(event)
                 return
-            named = only_queue == event.queue  # type: ignore[union-attr]
+            named = only_queue == queue
         state = self.queues.get(only_queue) or self._queue(only_queue)
         if named:
             state.apply(event)
